@@ -1,0 +1,82 @@
+"""Embed audio files with a HEAR model: any format soundfile reads, any sample rate, any channel count.
+
+Each file becomes ``<stem>.embeddings.npy`` (T, D) float32 and ``<stem>.timestamps.npy`` (T,)
+float32 in ms, written atomically (a temporary name, then a rename).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import soundfile as sf
+import soxr
+import torch
+
+from hear_w2v_music import Wav2Vec2Embedder, get_timestamp_embeddings
+
+SAMPLE_RATE = 16000  # Hz
+
+
+def read_mono_16k(path: str | Path) -> np.ndarray:
+    """Read ``path``, mix it down to mono and resample it to 16 kHz with soxr: float32 (n_samples,)."""
+    try:
+        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise ValueError(f"cannot read audio from {path}: {err}") from err
+    mono = audio.mean(axis=1)
+    if rate != SAMPLE_RATE:
+        mono = soxr.resample(mono, rate, SAMPLE_RATE, quality="HQ")
+    if mono.size == 0:
+        raise ValueError(f"{path} holds no samples")
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    """``np.save`` to a temporary file beside ``path``, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def output_paths(audio_path: Path, out_dir: Path) -> tuple[Path, Path]:
+    """``(<out>/<stem>.embeddings.npy, <out>/<stem>.timestamps.npy)`` for one input file."""
+    return out_dir / f"{audio_path.stem}.embeddings.npy", out_dir / f"{audio_path.stem}.timestamps.npy"
+
+
+def embed_files(paths: Sequence[str | Path], model: Wav2Vec2Embedder, out_dir: str | Path,
+                skip_existing: bool = False, progress: Callable[[Path, tuple[int, ...]], None] | None = None,
+                ) -> list[tuple[Path, Path]]:
+    """Embed every file of ``paths`` one at a time; returns the (embeddings, timestamps) paths written or kept.
+
+    Raises ``ValueError`` before any work when two inputs share a stem (their outputs would clash).
+    With ``skip_existing``, files whose two outputs already exist are not recomputed (resumable).
+    """
+    paths = [Path(p) for p in paths]
+    stems: dict[str, Path] = {}
+    for p in paths:
+        if p.stem in stems:
+            raise ValueError(f"{stems[p.stem]} and {p} share the stem {p.stem!r}: their outputs would overwrite each other")
+        stems[p.stem] = p
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for p in paths:
+        emb_path, ts_path = output_paths(p, out)
+        if not (skip_existing and emb_path.exists() and ts_path.exists()):
+            audio = torch.from_numpy(read_mono_16k(p))[None].to(model.device)
+            with torch.inference_mode():
+                emb, ts = get_timestamp_embeddings(audio, model)
+            save_npy_atomic(ts_path, ts[0].cpu().numpy())
+            save_npy_atomic(emb_path, emb[0].cpu().numpy())
+            if progress is not None:
+                progress(p, tuple(emb.shape[1:]))
+        written.append((emb_path, ts_path))
+    return written

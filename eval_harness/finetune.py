@@ -1,0 +1,253 @@
+"""The paper's downstream protocol (section 2.2) on NSynth, and the `finetune` entry point.
+
+The classifier is the time-mean of the last transformer block's output followed by one linear
+layer (112 pitch or 11 instrument-family outputs), trained with cross-entropy in one of three modes:
+
+- ``fe``  backbone frozen, Adam lr 1e-3 on the linear layer only (run on cached embeddings, `probe`);
+- ``ft1`` the whole network trained: Adam lr 1e-5 for the backbone, 1e-4 for the linear layer;
+- ``ft2`` as ft1 but the CNN feature encoder frozen (its 7 conv layers; the feature projection and
+  the transformer train), i.e. fairseq's ``feature_grad_mult = 0``.
+
+Early stopping after `patience` (10) epochs without a lower mean validation loss; test metrics come
+from the best-validation weights. Regularisation during FT (the paper is silent): the dropouts of the
+model's config stay active in training, while SpecAugment-style time masking and layerdrop are OFF by
+default (``mask_time_prob = 0``, ``layerdrop = 0``) because the paper's head sees the whole 4 s note and
+reports no masking; both are options (fairseq's ASR fine-tuning uses 0.65 / 0.1 for comparison).
+"""
+from __future__ import annotations
+
+import logging
+import shlex
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from eval_harness import nsynth
+from eval_harness.audio_io import write_json_atomic
+from eval_harness.metrics import check_labels, confusion_matrix, task_metrics
+from eval_harness.probe import EmbeddingCache, Encoder, cached_features, head_predict, normalize_audio, \
+    resolve_layers, train_head
+from eval_harness.training import EarlyStopping, FitConfig, fit, predict
+
+log = logging.getLogger(__name__)
+
+MODES = ("fe", "ft1", "ft2")
+FT_LR_BACKBONE = 1e-5  # the paper's Adam lr for the pretrained part in FT1/FT2
+FT_LR_HEAD = 1e-4  # ... and for the output layer
+
+
+@dataclass
+class FinetuneConfig:
+    """Everything that defines one run (written to RUN/config.json; a resumed run must match it)."""
+
+    task: str
+    mode: str
+    model: str
+    data: str
+    batch_size: int = 16
+    max_epochs: int = 100
+    patience: int = 10
+    seed: int = 0
+    device: str = "auto"  # "auto": cuda when available, else cpu
+    precision: str = "fp32"  # or "bf16"
+    layer: str = "last"  # FE only: "last", "all" or an index 0..L
+    max_per_split: int | None = None
+    mask_time_prob: float = 0.0  # FT only: SpecAugment-style time masking probability (HF semantics)
+    layerdrop: float = 0.0  # FT only: probability of skipping a transformer block per step
+    embed_batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        nsynth.get_task(self.task)
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}: expected one of {', '.join(MODES)}")
+        if self.mode != "fe" and self.layer != "last":
+            raise ValueError("--layer applies to FE only (FT1/FT2 always pool the last transformer block)")
+        if not 0.0 <= self.mask_time_prob < 1.0 or not 0.0 <= self.layerdrop < 1.0:
+            raise ValueError("mask_time_prob and layerdrop must lie in [0, 1)")
+
+    def resolved_device(self) -> str:
+        """The torch device string to run on."""
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.device
+
+
+def finetune_command(cfg: FinetuneConfig, out: Path | str) -> str:
+    """The `w2v-music finetune` command line that reproduces `cfg` (defaults left out)."""
+    args = ["w2v-music", "finetune", "--task", cfg.task, "--mode", cfg.mode, "--model", cfg.model,
+            "--data", str(cfg.data), "--out", str(out), "--seed", str(cfg.seed)]
+    defaults = FinetuneConfig(task=cfg.task, mode=cfg.mode, model=cfg.model, data=cfg.data)
+    for name in ("batch_size", "max_epochs", "patience", "precision", "layer", "max_per_split", "mask_time_prob",
+                 "layerdrop"):
+        value = getattr(cfg, name)
+        if value != getattr(defaults, name):
+            args += [f"--{name.replace('_', '-')}", str(value)]
+    return shlex.join(args)
+
+
+class Classifier(nn.Module):
+    """wav2vec 2.0 backbone -> time-mean of the last block -> Linear: audio (batch, samples) -> (batch, classes)."""
+
+    def __init__(self, backbone: nn.Module, normalize: bool, num_classes: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.normalize = normalize
+        self.head = nn.Linear(backbone.config.hidden_size, num_classes)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        x = normalize_audio(audio) if self.normalize else audio
+        return self.head(self.backbone(x).last_hidden_state.mean(dim=1))
+
+    def set_mode(self, mode: str, mask_time_prob: float = 0.0, layerdrop: float = 0.0) -> None:
+        """Choose what trains: "ft1" everything, "ft2" all but the CNN feature encoder, "fe" the head only."""
+        for p in self.backbone.parameters():
+            p.requires_grad_(mode in ("ft1", "ft2"))
+        if mode == "ft2":
+            for p in self.backbone.feature_extractor.parameters():
+                p.requires_grad_(False)
+        self.backbone.config.mask_time_prob = mask_time_prob
+        self.backbone.config.mask_feature_prob = 0.0
+        self.backbone.config.layerdrop = layerdrop
+        if mask_time_prob > 0 and getattr(self.backbone, "masked_spec_embed", None) is None:
+            raise ValueError("this backbone has no mask embedding (masked_spec_embed); use --mask-time-prob 0")
+
+    def optimizer(self, lr_backbone: float = FT_LR_BACKBONE, lr_head: float = FT_LR_HEAD) -> torch.optim.Adam:
+        """Adam with two groups: trainable backbone weights at `lr_backbone`, the head at `lr_head`."""
+        backbone = [p for p in self.backbone.parameters() if p.requires_grad]
+        groups = [{"params": list(self.head.parameters()), "lr": lr_head}]
+        if backbone:
+            groups.insert(0, {"params": backbone, "lr": lr_backbone})
+        return torch.optim.Adam(groups)
+
+
+def audio_batches(notes: list[nsynth.Note], y: np.ndarray, batch_size: int, seed: int | None = None):
+    """Batches of (audio float32 (batch, 64000), labels int64 (batch,)), read from disk; seeded shuffle."""
+    order = np.arange(len(notes)) if seed is None else np.random.default_rng(seed).permutation(len(notes))
+    for start in range(0, len(notes), batch_size):
+        idx = order[start:start + batch_size]
+        audio = nsynth.load_audio_batch([notes[i] for i in idx])
+        yield torch.from_numpy(audio), torch.from_numpy(y[idx])
+
+
+@dataclass
+class RunData:
+    """The three splits of a run with their labels (int64 (n,) per split)."""
+
+    splits: dict[str, nsynth.NSynthSplit]
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def load_run_data(cfg: FinetuneConfig) -> RunData:
+    """Load train/valid/test (a seeded subset with max_per_split) and their task labels, checked."""
+    splits = nsynth.load_splits(cfg.data, cfg.max_per_split, cfg.seed)
+    task = nsynth.get_task(cfg.task)
+    labels = {name: check_labels(nsynth.labels(s.notes, task), task.num_classes, f"{cfg.task} labels of {name}")
+              for name, s in splits.items()}
+    return RunData(splits, labels)
+
+
+def _prepare_out(cfg: FinetuneConfig, out: Path) -> dict | None:
+    """Create RUN/, check a previous config matches; return the finished result if there is one."""
+    import json
+
+    out.mkdir(parents=True, exist_ok=True)
+    cfg_path = out / "config.json"
+    if cfg_path.is_file():
+        previous = json.loads(cfg_path.read_text())
+        if previous != asdict(cfg):
+            changed = sorted(k for k in set(previous) | set(asdict(cfg)) if previous.get(k) != asdict(cfg).get(k))
+            raise ValueError(f"{out} holds a run with other settings ({', '.join(changed)} differ): "
+                             f"choose another --out or delete it")
+    write_json_atomic(cfg_path, asdict(cfg))
+    done = out / "result.json"
+    return json.loads(done.read_text()) if done.is_file() else None
+
+
+def run_fe(cfg: FinetuneConfig, data: RunData, out: Path, featurizer, cache: EmbeddingCache, progress: bool
+           ) -> tuple[dict, list[dict]]:
+    """FE on cached features. Returns (the record of the last requested layer's head, per-layer rows)."""
+    layers = resolve_layers(cfg.layer, featurizer.num_layers)
+    device = cfg.resolved_device()
+    feats = {name: cached_features(featurizer, s.notes, layers, cache, cfg.embed_batch_size, device, cfg.precision,
+                                   progress, f"{featurizer.source} {name}") for name, s in data.splits.items()}
+    num_classes = nsynth.get_task(cfg.task).num_classes
+    rows = []
+    for j, layer in enumerate(layers):
+        fit_cfg = FitConfig(cfg.max_epochs, cfg.patience, device, "fp32", progress, f"FE {cfg.task} layer {layer}")
+        head, result = train_head(feats["train"][:, j], data.labels["train"], feats["valid"][:, j],
+                                  data.labels["valid"], num_classes, fit_cfg, cfg.batch_size, cfg.seed,
+                                  standardize=featurizer.standardize, checkpoint=out / f"state-layer{layer}.pt")
+        pred = head_predict(head, feats["test"][:, j])
+        rows.append({"layer": layer, **task_metrics(cfg.task, data.labels["test"], pred),
+                     "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "pred": pred})
+    return rows[-1], rows
+
+
+def run_ft(cfg: FinetuneConfig, data: RunData, out: Path, encoder: Encoder, progress: bool) -> dict:
+    """FT1/FT2: train backbone and head on audio; returns the best-validation model's test metrics."""
+    torch.manual_seed(cfg.seed)
+    device = cfg.resolved_device()
+    model = Classifier(encoder.backbone, encoder.normalize, nsynth.get_task(cfg.task).num_classes)
+    model.set_mode(cfg.mode, cfg.mask_time_prob, cfg.layerdrop)
+    model.to(device)
+    notes = {name: s.notes for name, s in data.splits.items()}
+    y = data.labels
+    fit_cfg = FitConfig(cfg.max_epochs, cfg.patience, device, cfg.precision, progress, f"{cfg.mode} {cfg.task}")
+    result = fit(model, model.optimizer(),
+                 lambda epoch: audio_batches(notes["train"], y["train"], cfg.batch_size, cfg.seed * 100003 + epoch),
+                 lambda: audio_batches(notes["valid"], y["valid"], cfg.batch_size), fit_cfg,
+                 EarlyStopping(cfg.patience), out / "state.pt")
+    model.load_state_dict(result.best_state)
+    logits, _, _ = predict(model, audio_batches(notes["test"], y["test"], cfg.batch_size), device, cfg.precision)
+    pred = logits.argmax(axis=1)
+    return {**task_metrics(cfg.task, y["test"], pred), "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run, "pred": pred}
+
+
+def run_finetune(cfg: FinetuneConfig, out: Path | str, cache_dir: Path | str | None = None, progress: bool = True,
+                 command: str | None = None, featurizer=None) -> dict:
+    """Run one (model, task, mode) experiment into RUN=`out`; resumes, and returns a finished run's record.
+
+    Writes RUN/config.json, RUN/result.json (the record), RUN/confusion.png, and for `--layer all`
+    RUN/layers.csv and RUN/layers.png. `featurizer` reuses an already loaded model (FE only).
+
+    Returns:
+        the record: model, task, mode, layer, accuracy, macro_f1 (+ chroma_accuracy for pitch), seed,
+        data, n_train/n_valid/n_test, best_epoch, epochs_run, command, wall_s.
+    """
+    from eval_harness import report
+    from eval_harness.baselines import load_encoder, load_featurizer
+
+    out = Path(out)
+    finished = _prepare_out(cfg, out)
+    if finished is not None:
+        log.info("%s: run already finished, reusing its result", out)
+        return finished
+    start = time.perf_counter()
+    data = load_run_data(cfg)
+    layer_rows: list[dict] = []
+    if cfg.mode == "fe":
+        featurizer = featurizer or load_featurizer(cfg.model)
+        cache = EmbeddingCache(cache_dir)
+        res, layer_rows = run_fe(cfg, data, out, featurizer, cache, progress)
+        res["cache_hits"] = cache.hits
+    else:
+        res = run_ft(cfg, data, out, load_encoder(cfg.model), progress)
+    pred = res.pop("pred")
+    task = nsynth.get_task(cfg.task)
+    report.confusion_png(confusion_matrix(data.labels["test"], pred, task.num_classes), task.label_names,
+                         out / "confusion.png", f"{cfg.model} {cfg.mode.upper()} {cfg.task}")
+    if len(layer_rows) > 1:
+        rows = [{k: v for k, v in r.items() if k != "pred"} for r in layer_rows]
+        report.layer_curve(rows, out / "layers.csv", out / "layers.png", f"{cfg.model} FE {cfg.task}")
+        res["per_layer"] = rows
+    record = {"model": cfg.model, "task": cfg.task, "mode": cfg.mode, "layer": cfg.layer, **res,
+              "seed": cfg.seed, "data": str(cfg.data), "n_train": len(data.splits["train"]),
+              "n_valid": len(data.splits["valid"]), "n_test": len(data.splits["test"]),
+              "command": command or finetune_command(cfg, out), "wall_s": round(time.perf_counter() - start, 2)}
+    write_json_atomic(out / "result.json", record)
+    return record

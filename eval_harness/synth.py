@@ -1,0 +1,312 @@
+"""make-nsynth: render NSynth-format notes offline from a General MIDI soundfont with tinysoundfont.
+
+Each note is 4 s of 16-bit mono audio at 16 kHz: the key is held 3 s, then released for 1 s, at a
+velocity from 25/50/75/100/127. Instruments are soundfont presets mapped to NSynth families by GM
+program (`gm_families.GM_TABLE`); only pitches where a preset is audible are rendered. The output
+is the real NSynth layout (`eval_harness.nsynth`), built in a temporary folder and renamed when
+complete. Qualities are all zeros (NSynth's are human annotations; none are made here).
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from eval_harness import gm_families as gm
+from eval_harness.audio_io import atomic_dir, write_json_atomic
+from eval_harness.nsynth import FAMILIES, NUM_SAMPLES, QUALITIES, SAMPLE_RATE, SOURCES, SPLITS, VELOCITIES
+
+HOLD_SECONDS = 3.0  # key held, s
+RELEASE_SECONDS = 1.0  # after note-off, s
+GAIN_DB = -3.0  # tinysoundfont global gain, dB
+SILENCE_PEAK = 10 ** (-45 / 20)  # a note whose peak stays below -45 dBFS is near-silent and skipped
+PROBE_SECONDS = 0.5  # length of the audibility probe per pitch, s
+PROBE_VELOCITY = 100
+DRUM_BANK = 128
+
+
+@dataclass(frozen=True)
+class SizeSpec:
+    """How many notes per instrument: `pitches` per preset (None: every audible pitch), velocities per pitch."""
+
+    pitches: int | None
+    velocities_per_pitch: int
+    variants: int  # timbre variants per preset (gm_families.VARIANTS[:variants])
+
+
+SIZES: dict[str, SizeSpec] = {
+    "mini": SizeSpec(pitches=10, velocities_per_pitch=2, variants=1),  # ~2k notes, seconds to render
+    "small": SizeSpec(pitches=None, velocities_per_pitch=2, variants=1),  # ~15k notes
+    "full": SizeSpec(pitches=None, velocities_per_pitch=5, variants=5),  # ~190k notes (NSynth: 306k)
+}
+
+
+@dataclass(frozen=True)
+class NoteJob:
+    """One note to render into `split`."""
+
+    note_str: str
+    split: str
+    inst: gm.Instrument
+    pitch: int  # MIDI
+    velocity: int  # MIDI 1..127
+
+
+@dataclass
+class RenderSummary:
+    """What a render produced: note counts per split, instruments per split and family, timing."""
+
+    out: str
+    soundfont: str
+    size: str
+    seed: int
+    notes: dict[str, int]
+    instruments: dict[str, dict[str, int]]  # split -> family -> distinct instruments
+    skipped_silent: int
+    clipped: int
+    seconds: float
+    notes_per_second: float
+    workers: int
+    extra: dict = field(default_factory=dict)
+
+
+def default_soundfont() -> Path:
+    """The GM soundfont shipped inside pretty_midi (TimGM6mb.sf2, 6 MB, 128 melodic presets)."""
+    import pretty_midi
+
+    path = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: pretty_midi's bundled soundfont is missing; pass --soundfont PATH")
+    return path
+
+
+class Renderer:
+    """tinysoundfont rendering of single notes: `render(...)` -> float32 (64000,) at 16 kHz."""
+
+    def __init__(self, soundfont: str | Path, oversample: int = 1):
+        import tinysoundfont._tinysoundfont as tsf
+
+        self.tsf = tsf
+        try:
+            self.sf = tsf.SoundFont(str(soundfont))
+        except Exception as err:  # tinysoundfont raises its own exception type for unreadable files
+            raise ValueError(f"{soundfont}: cannot be loaded as a soundfont ({err})") from err
+        self.oversample = int(oversample)
+        self.rate = SAMPLE_RATE * self.oversample
+        self.sf.set_output(tsf.OutputMode.Mono, self.rate, GAIN_DB)
+
+    def presets(self) -> list[tuple[int, int, str]]:
+        """Melodic presets as (bank, 0-based program, name), drum bank excluded."""
+        out = []
+        for bank in range(DRUM_BANK):
+            for program in range(128):
+                index = self.sf.get_preset_index(bank, program)
+                if index >= 0:
+                    out.append((bank, program, self.sf.get_preset_name(index)))
+        return sorted(out)
+
+    def _run(self, seconds: float) -> np.ndarray:
+        buf = np.zeros(int(round(seconds * self.rate)), dtype=np.float32)
+        self.sf.render(memoryview(buf).cast("B"))
+        return buf
+
+    def render(self, bank: int, program: int, pitch: int, velocity: int,
+               hold: float = HOLD_SECONDS, release: float = RELEASE_SECONDS) -> np.ndarray:
+        """One note: held `hold` s then released `release` s; float32 of shape (round((hold+release)*16000),)."""
+        index = self.sf.get_preset_index(bank, program)
+        if index < 0:
+            raise ValueError(f"soundfont has no preset bank {bank} program {program}")
+        self.sf.note_on(index, pitch, velocity / 127.0)
+        held = self._run(hold)
+        self.sf.note_off(index, pitch)
+        tail = self._run(release) if release > 0 else np.zeros(0, np.float32)
+        self.sf.reset()
+        audio = np.concatenate([held, tail])
+        if self.oversample > 1:
+            import soxr
+
+            audio = soxr.resample(audio, self.rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
+        return audio
+
+    def audible_pitches(self, bank: int, program: int, lo: int, hi: int) -> list[int]:
+        """Pitches lo..hi whose short probe note is finite and peaks above -45 dBFS (out-of-range keys are silent)."""
+        keep = []
+        for pitch in range(lo, hi + 1):
+            probe = self.render(bank, program, pitch, PROBE_VELOCITY, PROBE_SECONDS, 0.0)
+            if np.all(np.isfinite(probe)) and float(np.max(np.abs(probe))) >= SILENCE_PEAK:
+                keep.append(pitch)
+        return keep
+
+
+# Worker-process state: one Renderer per process, set by the pool initializer.
+_WORKER: dict = {}
+
+
+def _init_worker(soundfont: str, oversample: int, audio_root: str) -> None:
+    _WORKER["renderer"] = Renderer(soundfont, oversample)
+    _WORKER["audio_root"] = Path(audio_root)
+
+
+def _probe(args: tuple[int, int, str]) -> tuple[int, int, list[int]]:
+    bank, program, family = args
+    lo, hi = gm.FAMILY_PITCH_RANGE[family]
+    return bank, program, _WORKER["renderer"].audible_pitches(bank, program, lo, hi)
+
+
+def _render_job(job: NoteJob) -> tuple[str, str]:
+    """Render and write one note; returns (note_str, "ok" | "silent" | "clipped")."""
+    audio = _WORKER["renderer"].render(job.inst.bank, job.inst.program, job.pitch, job.velocity)
+    audio = gm.apply_variant(audio[:NUM_SAMPLES], job.inst.variant, job.inst.instrument)
+    peak = float(np.max(np.abs(audio)))
+    if not np.isfinite(peak) or peak < SILENCE_PEAK:
+        return job.note_str, "silent"
+    status = "clipped" if peak > 1.0 else "ok"
+    path = _WORKER["audio_root"] / f"nsynth-{job.split}" / "audio" / f"{job.note_str}.wav"
+    sf.write(str(path), np.clip(audio, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    return job.note_str, status
+
+
+def plan_instruments(presets: list[tuple[int, int, str]], spec: SizeSpec, seed: int) -> list[gm.Instrument]:
+    """Instruments (preset x variant) of mapped GM programs with their splits, ids in (bank, program, variant) order."""
+    splits = gm.assign_splits(presets, seed)
+    out: list[gm.Instrument] = []
+    for bank, program, name in sorted(presets):
+        mapped = gm.gm_family(program + 1)
+        if mapped is None:
+            continue
+        for variant in gm.VARIANTS[: spec.variants]:
+            out.append(gm.Instrument(len(out), bank, program, name, mapped[0], mapped[1], variant,
+                                     splits[(bank, program)]))
+    return out
+
+
+def plan_notes(instruments: list[gm.Instrument], audible: dict[tuple[int, int], list[int]], spec: SizeSpec,
+               seed: int, max_notes: int | None = None) -> list[NoteJob]:
+    """The notes to render, deterministic in `seed`.
+
+    With `max_notes`, notes are taken round-robin over instruments ordered test, valid, train
+    alternately, so even a tiny render has every split and many families.
+    """
+    per_inst: list[list[NoteJob]] = []
+    for inst in instruments:
+        rng = np.random.default_rng([seed, inst.bank, inst.program, gm.VARIANTS.index(inst.variant)])
+        jobs = []
+        for pitch in gm.stratified_pitches(audible[(inst.bank, inst.program)], spec.pitches, rng):
+            chosen = rng.choice(VELOCITIES, size=min(spec.velocities_per_pitch, len(VELOCITIES)), replace=False)
+            for velocity in sorted(int(v) for v in chosen):
+                jobs.append(NoteJob(f"{inst.instrument_str}-{pitch:03d}-{velocity:03d}", inst.split, inst,
+                                    pitch, velocity))
+        per_inst.append(jobs)
+    if max_notes is None:
+        return [job for jobs in per_inst for job in jobs]
+    by_split = {s: [j for j, inst in zip(per_inst, instruments) if inst.split == s and j] for s in SPLITS}
+    order: list[list[NoteJob]] = []
+    for i in range(max(len(v) for v in by_split.values())):
+        order.extend(by_split[s][i] for s in ("test", "valid", "train") if i < len(by_split[s]))
+    rng = np.random.default_rng(seed)
+    for jobs in order:
+        rng.shuffle(jobs)
+    picked: list[NoteJob] = []
+    for depth in range(max((len(j) for j in order), default=0)):
+        for jobs in order:
+            if depth < len(jobs) and len(picked) < max_notes:
+                picked.append(jobs[depth])
+    return picked
+
+
+def _note_entry(job: NoteJob, note_id: int) -> dict:
+    inst = job.inst
+    return {
+        "note": note_id, "note_str": job.note_str, "instrument": inst.instrument, "instrument_str": inst.instrument_str,
+        "pitch": job.pitch, "velocity": job.velocity, "sample_rate": SAMPLE_RATE,
+        "qualities": [0] * len(QUALITIES), "qualities_str": [],
+        "instrument_family": FAMILIES.index(inst.family), "instrument_family_str": inst.family,
+        "instrument_source": SOURCES.index(inst.source), "instrument_source_str": inst.source,
+        "preset": f"{inst.bank}:{inst.program}:{inst.preset_name}", "variant": inst.variant,
+    }
+
+
+def render_nsynth(out: str | Path, soundfont: str | Path | None = None, size: str = "mini", workers: int = 2,
+                  seed: int = 0, max_notes: int | None = None, overwrite: bool = False, progress: bool = True,
+                  oversample: int = 1) -> RenderSummary:
+    """Render an NSynth-format dataset into `out` (nsynth-{train,valid,test}/examples.json + audio/).
+
+    Args:
+        out: the dataset folder to create (built under a temporary name, renamed when complete).
+        soundfont: a .sf2/.sf3 file; None uses pretty_midi's TimGM6mb.sf2.
+        size: "mini", "small" or "full" (see SIZES).
+        workers: processes (1 renders in this process).
+        seed: fixes splits, pitch and velocity choices.
+        max_notes: render at most this many notes (round-robin over instruments; for tests).
+        overwrite: replace an existing `out` once the new render is complete.
+        progress: show a tqdm bar.
+        oversample: render at 16 kHz x oversample and resample with soxr (less aliasing, slower).
+
+    Returns:
+        a RenderSummary, also written to out/render_summary.json.
+    """
+    from tqdm import tqdm
+
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}: expected one of {', '.join(SIZES)}")
+    if workers < 1 or oversample < 1 or (max_notes is not None and max_notes < 1):
+        raise ValueError("workers, oversample and max_notes must be at least 1")
+    sf_path = Path(soundfont) if soundfont else default_soundfont()
+    if not sf_path.is_file() or sf_path.suffix.lower() not in (".sf2", ".sf3"):
+        raise ValueError(f"{sf_path}: expected an existing .sf2 or .sf3 soundfont file")
+    spec, start = SIZES[size], time.perf_counter()
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        for split in SPLITS:
+            (tmp / f"nsynth-{split}" / "audio").mkdir(parents=True)
+        init = (str(sf_path), oversample, str(tmp))
+        if workers == 1:
+            _init_worker(*init)
+            pool, imap = None, map
+        else:
+            pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker, init)
+            imap = lambda fn, items: pool.imap_unordered(fn, items, chunksize=8)  # noqa: E731
+        try:
+            presets = Renderer(sf_path).presets()
+            instruments = plan_instruments(presets, spec, seed)
+            if not instruments:
+                raise ValueError(f"{sf_path}: no melodic preset with a GM program mapped to an NSynth family")
+            targets = sorted({(i.bank, i.program, i.family) for i in instruments})
+            audible = {(b, p): pitches for b, p, pitches in imap(_probe, targets)}
+            jobs = plan_notes(instruments, audible, spec, seed, max_notes)
+            status: dict[str, str] = {}
+            with tqdm(total=len(jobs), unit="note", disable=not progress, desc=f"make-nsynth {size}") as bar:
+                for note_str, state in imap(_render_job, jobs):
+                    status[note_str] = state
+                    bar.update()
+        finally:
+            if pool is not None:
+                pool.close()
+                pool.join()
+        kept = sorted((j for j in jobs if status[j.note_str] != "silent"), key=lambda j: j.note_str)
+        for split in SPLITS:
+            entries = {j.note_str: _note_entry(j, i) for i, j in enumerate(kept) if j.split == split}
+            write_json_atomic(tmp / f"nsynth-{split}" / "examples.json", entries)
+        seconds = time.perf_counter() - start
+        summary = RenderSummary(
+            out=str(out), soundfont=str(sf_path), size=size, seed=seed,
+            notes={s: sum(j.split == s for j in kept) for s in SPLITS},
+            instruments={s: {f: len({j.inst.instrument for j in kept if j.split == s and j.inst.family == f})
+                             for f in FAMILIES} for s in SPLITS},
+            skipped_silent=sum(v == "silent" for v in status.values()),
+            clipped=sum(v == "clipped" for v in status.values()),
+            seconds=round(seconds, 2), notes_per_second=round(len(jobs) / max(seconds, 1e-9), 1), workers=workers,
+            extra={"presets": len({(i.bank, i.program) for i in instruments}), "oversample": oversample,
+                   "max_notes": max_notes},
+        )
+        write_json_atomic(tmp / "render_summary.json", asdict(summary))
+    return summary
+
+
+def load_summary(root: str | Path) -> dict:
+    """The render_summary.json of a rendered dataset (absent for real NSynth: FileNotFoundError)."""
+    return json.loads((Path(root) / "render_summary.json").read_text(encoding="utf-8"))

@@ -1,0 +1,92 @@
+"""Export a ``pretrain`` Lightning checkpoint to an HF model directory.
+
+OUT holds ``config.json`` + ``model.safetensors`` (a ``Wav2Vec2ForPreTraining`` with quantizer,
+``project_q`` and ``project_hid``), ``preprocessor_config.json`` (``do_normalize`` from the run),
+``w2v_music_provenance.json`` (source, step, configs, data) and ``SHA256SUMS``. The folder is built
+under a temporary name and renamed into place. Loadable by
+``transformers.Wav2Vec2ForPreTraining.from_pretrained`` and ``hear_w2v_music.load_model``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
+
+from pretrain.module import CHECKPOINT_KEY
+
+PROVENANCE = "w2v_music_provenance.json"
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
+          "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+def find_checkpoint(src: str | Path) -> Path:
+    """``src`` itself if a file, else ``src/checkpoints/last.ckpt`` of a run directory."""
+    src = Path(src)
+    if src.is_dir():
+        src = src / "checkpoints" / "last.ckpt"
+    if not src.is_file():
+        raise FileNotFoundError(f"no checkpoint at {src}: expected a .ckpt file or a run directory of `pretrain`")
+    return src
+
+
+def load_lightning(path: str | Path) -> tuple[Wav2Vec2ForPreTraining, dict]:
+    """The ``Wav2Vec2ForPreTraining`` (eval mode, CPU) of a ``pretrain`` checkpoint and the checkpoint dict."""
+    ckpt = torch.load(find_checkpoint(path), map_location="cpu", weights_only=True)
+    if CHECKPOINT_KEY not in ckpt:
+        raise ValueError(f"{path} has no {CHECKPOINT_KEY!r} key: not written by `w2v-music pretrain`")
+    meta = ckpt[CHECKPOINT_KEY]
+    model = Wav2Vec2ForPreTraining(Wav2Vec2Config.from_dict(meta["hf_config"]))
+    state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    model.load_state_dict(state, strict=True)
+    return model.eval(), ckpt
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def export(src: str | Path, out: str | Path, dtype: str = "float32", overwrite: bool = False) -> Path:
+    """Write the HF directory ``out`` from checkpoint or run ``src``; weights cast to ``dtype``."""
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; expected one of {sorted(DTYPES)}")
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
+    ckpt_path = find_checkpoint(src)
+    model, ckpt = load_lightning(ckpt_path)
+    meta = ckpt[CHECKPOINT_KEY]
+    model = model.to(DTYPES[dtype])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        (tmp / "preprocessor_config.json").write_text(json.dumps({
+            "feature_extractor_type": "Wav2Vec2FeatureExtractor", "sampling_rate": 16000,
+            "do_normalize": bool(meta["normalize"]), "feature_size": 1, "padding_value": 0.0,
+            "return_attention_mask": False}, indent=2))
+        (tmp / PROVENANCE).write_text(json.dumps({
+            "source_checkpoint": str(ckpt_path.resolve()), "source_sha256": _sha256(ckpt_path),
+            "global_step": int(ckpt.get("global_step", -1)), "dtype": dtype,
+            "exported_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "torch": torch.__version__, "transformers": __import__("transformers").__version__,
+            "pretrain_config": meta["pretrain_config"], "data": ckpt.get("w2v_music_state", {}).get("data", {}),
+            "heads": ["quantizer", "project_q", "project_hid"]}, indent=2))
+        sums = [f"{_sha256(p)}  {p.name}" for p in sorted(tmp.iterdir()) if p.is_file()]
+        (tmp / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

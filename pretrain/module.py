@@ -1,0 +1,154 @@
+"""LightningModule: wav2vec 2.0 pretraining of an HF ``Wav2Vec2ForPreTraining`` with fairseq's recipe.
+
+The loss is ``pretrain.losses.pretraining_loss``. Each micro-batch seeds torch's RNG from
+``(seed, stream batch index, rank)``, so masks, negatives, Gumbel noise, dropout and layerdrop
+depend only on the position in the data stream: a resumed run repeats exactly what an
+uninterrupted run would do. The Gumbel temperature and learning rate are functions of the step.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from transformers import Wav2Vec2ForPreTraining
+
+from pretrain.config import PretrainConfig
+from pretrain.data import SegmentDataset, make_loader
+from pretrain.losses import LossTerms, compute_mask, pretraining_loss, sample_negatives
+
+log = logging.getLogger(__name__)
+CHECKPOINT_KEY = "w2v_music"
+FORMAT_VERSION = 1
+
+
+def normalize_waves(waves: torch.Tensor) -> torch.Tensor:
+    """Per-clip zero mean, unit variance of ``(B, N)`` audio (as HF's feature extractor, eps 1e-7)."""
+    mean = waves.mean(dim=1, keepdim=True)
+    var = waves.var(dim=1, keepdim=True, unbiased=False)
+    return (waves - mean) / torch.sqrt(var + 1e-7)
+
+
+class Wav2Vec2Pretraining(pl.LightningModule):
+    """Pretrain ``Wav2Vec2ForPreTraining`` (built from ``config.hf_config()``) on ``dataset``."""
+
+    def __init__(self, config: PretrainConfig, dataset: SegmentDataset | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.dataset = dataset
+        torch.manual_seed(config.seed)
+        self.model = Wav2Vec2ForPreTraining(config.hf_config())
+        self.skipped_items = 0
+        self.last_metrics: dict[str, float] = {}
+        self._tic: float | None = None
+        self._audio_seconds = 0.0
+        self._warned_step = -1
+        self.data_info: dict = {}  # data folders and amounts, recorded in checkpoints for provenance
+
+    # ---- data -------------------------------------------------------------------------------
+    def train_dataloader(self) -> torch.utils.data.DataLoader:
+        """The endless batch stream, positioned after the batches of the steps already done."""
+        if self.dataset is None:
+            raise RuntimeError("Wav2Vec2Pretraining was built without a dataset")
+        trainer = self.trainer
+        consumed = trainer.global_step * trainer.accumulate_grad_batches
+        c = self.config
+        return make_loader(self.dataset, c.max_batch_samples, c.max_crop_samples, c.seed,
+                           trainer.global_rank, trainer.world_size, consumed, c.num_workers)
+
+    # ---- step -------------------------------------------------------------------------------
+    def seed_batch(self, batch_index: int) -> torch.Generator:
+        """Seed torch's global RNG for this micro-batch and return a generator for masks and negatives."""
+        seed = int(np.random.SeedSequence([self.config.seed, max(batch_index, 0), self.global_rank])
+                   .generate_state(1)[0])
+        torch.manual_seed(seed)
+        return torch.Generator().manual_seed(seed + 1)
+
+    def compute_loss(self, waves: torch.Tensor, generator: torch.Generator) -> LossTerms:
+        """Masks, negatives and the loss of ``waves`` ``(B, N)`` at the current step's temperature."""
+        hf = self.model.config
+        if self.config.normalize:
+            waves = normalize_waves(waves)
+        frames = int(self.model._get_feat_extract_output_lengths(waves.shape[1]))
+        mask = compute_mask(waves.shape[0], frames, hf.mask_time_prob, hf.mask_time_length,
+                            hf.mask_time_min_masks, generator)
+        per_utt = int(mask[0].sum())
+        negatives = sample_negatives(waves.shape[0], per_utt, hf.num_negatives, generator)
+        temperature = self.config.temperature(self.global_step)
+        return pretraining_loss(self.model, waves, mask.to(waves.device), negatives.to(waves.device),
+                                temperature, self.config.feature_grad_mult, self.config.feature_penalty)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+        """One micro-batch: ``batch["waves"]`` ``(B, N)`` float32 at 16 kHz."""
+        self.skipped_items += int(batch["failed"])
+        waves = batch["waves"]
+        if waves.numel() == 0:
+            log.warning("batch %s: every item was unreadable; skipped", batch["batch"])
+            return None
+        if self._tic is None:
+            self._tic = time.perf_counter()
+        terms = self.compute_loss(waves, self.seed_batch(int(batch["batch"])))
+        self._audio_seconds += waves.numel() / self.config.sample_rate
+        metrics = {
+            "loss": terms.total.detach(), "contrastive": terms.contrastive, "diversity": terms.diversity,
+            "feature_penalty": terms.feature_penalty, "code_perplexity": terms.code_perplexity,
+            "prob_perplexity": terms.prob_perplexity, "accuracy": terms.accuracy,
+        }
+        self.log_dict(metrics, prog_bar=False, on_step=True, batch_size=waves.shape[0])
+        self.log("total", terms.total.detach(), prog_bar=True, on_step=True, batch_size=waves.shape[0])
+        self.log("ppl", terms.code_perplexity, prog_bar=True, on_step=True, batch_size=waves.shape[0])
+        self.last_metrics = {k: float(v) for k, v in metrics.items()}
+        return terms.total
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Record the gradient norm, temperature, lr and throughput of this update."""
+        grads = [p.grad.detach().float().norm() for p in self.parameters() if p.grad is not None]
+        grad_norm = float(torch.stack(grads).norm()) if grads else 0.0
+        now = time.perf_counter()
+        elapsed = now - self._tic if self._tic is not None else float("nan")
+        throughput = self._audio_seconds * self.trainer.world_size / elapsed if elapsed > 0 else float("nan")
+        self._tic, self._audio_seconds = now, 0.0
+        extra = {"grad_norm": grad_norm, "temperature": self.config.temperature(self.global_step),
+                 "lr": optimizer.param_groups[0]["lr"], "audio_s_per_s": throughput,
+                 "skipped_items": float(self.skipped_items)}
+        self.log_dict(extra, on_step=True)
+        self.log("audio_s/s", throughput, prog_bar=True, on_step=True)
+        self.last_metrics.update(extra)
+        self._check_collapse()
+
+    def _check_collapse(self) -> None:
+        groups = self.model.config.num_codevector_groups
+        ppl = self.last_metrics.get("code_perplexity", float("inf"))
+        step = self.global_step
+        if step >= self.config.warmup() and ppl < self.config.collapse_warn_factor * groups \
+                and step - self._warned_step >= self.config.log_every_steps:
+            self._warned_step = step
+            log.warning("!!! CODEBOOK COLLAPSE? step %d: code perplexity %.2f is near the number of groups (%d); "
+                        "the contrastive task becomes trivial. Lower the lr, raise diversity_loss_weight "
+                        "or check the data.", step, ppl, groups)
+
+    # ---- optimisation -----------------------------------------------------------------------
+    def configure_optimizers(self):
+        """Adam (decoupled weight decay, as fairseq's) with warm-up then linear decay to 0."""
+        c = self.config
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=c.lr, betas=tuple(c.adam_betas),
+                                      eps=c.adam_eps, weight_decay=c.weight_decay)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, c.lr_factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # ---- checkpoints ------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Add the ``w2v_music`` key that lets ``hear_w2v_music`` rebuild the model without Lightning."""
+        checkpoint[CHECKPOINT_KEY] = {
+            "format_version": FORMAT_VERSION,
+            "hf_config": self.model.config.to_dict(),
+            "normalize": bool(self.config.normalize),
+            "pretrain_config": self.config.to_dict(),
+        }
+        checkpoint["w2v_music_state"] = {"skipped_items": self.skipped_items, "data": self.data_info}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Restore the counters saved by ``on_save_checkpoint``."""
+        self.skipped_items = int(checkpoint.get("w2v_music_state", {}).get("skipped_items", 0))

@@ -1,0 +1,182 @@
+"""``run_pretraining``: segments -> Lightning Trainer (CPU, GPU, DDP, multi-node) -> RUN directory.
+
+RUN layout::
+
+    RUN/config.yaml              resolved config (also RUN/checkpoints/config.yaml)
+    RUN/checkpoints/last.ckpt    written atomically every ``checkpoint_every_steps`` and at the end
+    RUN/metrics.csv              one row per ``log_every_steps`` updates (see ``METRIC_COLUMNS``)
+    RUN/tensorboard/             when tensorboard is installed
+
+A SIGKILL loses at most the updates since the last checkpoint; ``resume=True`` continues from
+``last.ckpt`` with the same step, optimizer, learning rate, temperature and data stream.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from pretrain import config as config_lib
+from pretrain.config import PretrainConfig
+from pretrain.data import SegmentDataset
+from pretrain.module import Wav2Vec2Pretraining
+from pretrain.sources import collect_segments
+
+log = logging.getLogger(__name__)
+METRIC_COLUMNS = ("step", "loss", "contrastive", "diversity", "feature_penalty", "code_perplexity",
+                  "prob_perplexity", "accuracy", "temperature", "lr", "grad_norm", "audio_s_per_s",
+                  "skipped_items", "wall_s")
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``torch.save`` to a temporary file in the same folder, fsync, then ``os.replace``."""
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:  # noqa: D102
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+class PeriodicCheckpoint(pl.Callback):
+    """Save ``RUN/checkpoints/last.ckpt`` every ``every`` updates and when training ends."""
+
+    def __init__(self, run_dir: Path, every: int, config: PretrainConfig) -> None:
+        self.path = run_dir / "checkpoints" / "last.ckpt"
+        self.every, self.config, self._saved = every, config, -1
+
+    def _save(self, trainer: pl.Trainer) -> None:
+        if trainer.global_step == self._saved:
+            return
+        trainer.save_checkpoint(self.path)
+        if trainer.is_global_zero:
+            config_lib.save(self.config, self.path.parent / "config.yaml")
+        self._saved = trainer.global_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: D102
+        step = trainer.global_step
+        if step > 0 and step % self.every == 0 and step != self._saved:
+            self._save(trainer)
+
+    def on_train_end(self, trainer, pl_module) -> None:  # noqa: D102
+        self._save(trainer)
+
+
+class MetricsCSV(pl.Callback):
+    """Append ``METRIC_COLUMNS`` to ``RUN/metrics.csv`` every ``every`` updates (rank 0 only).
+
+    On (re)start, rows after the restored step are dropped, so a resumed run has no duplicates.
+    """
+
+    def __init__(self, path: Path, every: int) -> None:
+        self.path, self.every, self._last, self._t0 = path, every, -1, time.perf_counter()
+
+    def on_train_start(self, trainer, pl_module) -> None:  # noqa: D102
+        if not trainer.is_global_zero or not self.path.is_file():
+            return
+        with self.path.open(newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= trainer.global_step]
+        _write_rows(self.path, rows)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: D102
+        step = trainer.global_step
+        if not trainer.is_global_zero or step == self._last or step % self.every:
+            return
+        self._last = step
+        row = {"step": step, "wall_s": round(time.perf_counter() - self._t0, 3), **pl_module.last_metrics}
+        new = not self.path.is_file()
+        with self.path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _logger(run_dir: Path):
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return False
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    return TensorBoardLogger(str(run_dir), name="tensorboard", version="")
+
+
+def build_trainer(config: PretrainConfig, run_dir: Path, devices: int | str = 1, num_nodes: int = 1,
+                  accelerator: str = "auto", progress_bar: bool = True) -> pl.Trainer:
+    """A Trainer with the run's precision, accumulation, DDP strategy and callbacks."""
+    use_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    precision = config.precision if config.precision != "auto" else ("bf16-mixed" if use_gpu else "32-true")
+    world = (torch.cuda.device_count() if devices in (-1, "auto") and use_gpu else
+             int(devices) if str(devices).isdigit() else 1) * num_nodes
+    multi = world > 1
+    return pl.Trainer(
+        accelerator=accelerator, devices=devices, num_nodes=num_nodes,
+        strategy="ddp" if multi else "auto", precision=precision,
+        max_steps=config.max_steps, max_epochs=-1,
+        accumulate_grad_batches=config.accumulation(world),
+        gradient_clip_val=config.grad_clip or None,
+        use_distributed_sampler=False, enable_checkpointing=False,
+        logger=_logger(run_dir), log_every_n_steps=config.log_every_steps,
+        callbacks=[PeriodicCheckpoint(run_dir, config.checkpoint_every_steps, config),
+                   MetricsCSV(run_dir / "metrics.csv", config.log_every_steps)],
+        plugins=[AtomicCheckpointIO()], enable_progress_bar=progress_bar,
+        enable_model_summary=False, default_root_dir=str(run_dir), num_sanity_val_steps=0,
+    )
+
+
+def run_pretraining(config: PretrainConfig, data_dirs: list[str | Path], run_dir: str | Path,
+                    resume: bool = False, devices: int | str = 1, num_nodes: int = 1,
+                    accelerator: str = "auto", progress_bar: bool = True) -> Path:
+    """Pretrain on the audio of ``data_dirs`` into ``run_dir``; return the path of ``last.ckpt``.
+
+    With ``resume`` and an existing ``run_dir/checkpoints/last.ckpt`` training continues from it;
+    without ``resume`` an existing checkpoint is an error (nothing is overwritten by accident).
+    """
+    run_dir = Path(run_dir)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.exists() and not resume:
+        raise FileExistsError(f"{last} exists: pass --resume to continue that run, or choose another --out")
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    segments, skipped = collect_segments(
+        list(data_dirs), config.segment_seconds, config.hop_seconds, config.min_segment_seconds,
+        config.musicnet_splits, config.manifest_cache)
+    dataset = SegmentDataset(segments, config.sample_rate)
+    hours = sum(dataset.lengths()) / config.sample_rate / 3600
+    log.info("%d segments (%.2f h with overlap) from %s; %d unreadable file(s) skipped",
+             len(segments), hours, [str(d) for d in data_dirs], len(skipped))
+    if skipped:
+        log.warning("skipped %d unreadable file(s), e.g. %s", len(skipped), skipped[:3])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_lib.save(config, run_dir / "config.yaml")
+    module = Wav2Vec2Pretraining(config, dataset)
+    module.data_info = {"dirs": [str(Path(d).resolve()) for d in data_dirs], "segments": len(segments),
+                        "segment_hours": round(hours, 4), "unreadable_files": len(skipped)}
+    trainer = build_trainer(config, run_dir, devices, num_nodes, accelerator, progress_bar)
+    trainer.fit(module, ckpt_path=str(last) if resume and last.exists() else None)
+    return last

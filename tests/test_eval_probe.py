@@ -1,0 +1,121 @@
+"""FE building blocks: layer choice, model identity, the embedding cache, the head trainer, log-mel."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import Wav2Vec2Model
+
+from eval_harness import nsynth, probe
+from eval_harness.baselines import LogMel, mel_filterbank
+from eval_harness.training import FitConfig
+from test_eval_toydata import write_toy_nsynth
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tiny_config):
+    torch.manual_seed(0)
+    return probe.Encoder.from_backbone(Wav2Vec2Model(tiny_config), normalize=True, source="tiny-test")
+
+
+@pytest.fixture(scope="module")
+def toy_notes(tmp_path_factory):
+    root = write_toy_nsynth(tmp_path_factory.mktemp("toy"), {"train": 6, "valid": 3, "test": 3})
+    return nsynth.load_split(root, "train").notes
+
+
+def test_resolve_layers():
+    assert probe.resolve_layers("last", 4) == [4] and probe.resolve_layers(-1, 4) == [4]
+    assert probe.resolve_layers("all", 2) == [0, 1, 2] and probe.resolve_layers("1", 2) == [1]
+    with pytest.raises(ValueError, match="layers 0..2"):
+        probe.resolve_layers(5, 2)
+    with pytest.raises(ValueError, match="integer, 'last' or 'all'"):
+        probe.resolve_layers("top", 2)
+
+
+def test_identity_follows_weights_and_config(tiny_config, tiny_encoder):
+    torch.manual_seed(0)
+    same = Wav2Vec2Model(tiny_config)
+    assert probe.model_identity(same, {"normalize": True}) == tiny_encoder.identity
+    assert probe.model_identity(same, {"normalize": False}) != tiny_encoder.identity
+    with torch.no_grad():
+        same.encoder.layers[0].attention.q_proj.weight[0, 0] += 1e-3
+    assert probe.model_identity(same, {"normalize": True}) != tiny_encoder.identity
+
+
+def test_features_are_time_means_of_hidden_states(tiny_encoder):
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 16000)).astype(np.float32)
+    feats = tiny_encoder.features(audio, [0, 2])
+    assert feats.shape == (2, 2, 32) and feats.dtype == np.float32
+    with torch.no_grad():
+        x = probe.normalize_audio(torch.from_numpy(audio))
+        last = tiny_encoder.backbone(x).last_hidden_state.mean(dim=1).numpy()
+    np.testing.assert_allclose(feats[:, 1], last, atol=1e-5)
+    one = tiny_encoder.features(audio[:1], [2])  # a clip's features do not depend on its batch neighbours
+    np.testing.assert_allclose(one[0, 0], feats[0, 1], atol=1e-5)
+
+
+def test_cache_hit_skips_extraction(tmp_path, tiny_encoder, toy_notes, monkeypatch, caplog):
+    cache = probe.EmbeddingCache(tmp_path / "cache")
+    first = probe.cached_features(tiny_encoder, toy_notes, [0, 1, 2], cache, progress=False)
+    assert (cache.misses, cache.hits) == (1, 0) and first.shape == (6, 3, 32)
+    assert not list((tmp_path / "cache").glob(".*"))  # no temporary files left behind
+
+    def fail(*args, **kwargs):
+        raise AssertionError("extraction must not run on a cache hit")
+    monkeypatch.setattr(probe, "extract", fail)
+    with caplog.at_level("INFO"):
+        again = probe.cached_features(tiny_encoder, toy_notes, [0, 1, 2], cache, progress=False)
+        single = probe.cached_features(tiny_encoder, toy_notes, [2], cache, progress=False)  # served by all-layers
+    assert cache.hits == 2 and "cache hit" in caplog.text
+    np.testing.assert_array_equal(again, first)
+    np.testing.assert_array_equal(single[:, 0], first[:, 2])
+
+
+def test_cache_misses_when_data_changes(tmp_path, tiny_encoder, toy_notes):
+    cache = probe.EmbeddingCache(tmp_path / "cache")
+    probe.cached_features(tiny_encoder, toy_notes[:3], [2], cache, progress=False)
+    probe.cached_features(tiny_encoder, toy_notes[:4], [2], cache, progress=False)
+    assert cache.misses == 2 and cache.hits == 0
+
+
+def _blobs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    return (rng.normal(size=(n, 8)) + 4 * np.eye(3, 8)[y]).astype(np.float32), y
+
+
+def test_train_head_learns_and_resumes_to_the_same_result(tmp_path):
+    (xt, yt), (xv, yv) = _blobs(60, 0), _blobs(30, 1)
+    cfg = dict(patience=50, progress=False)
+    whole, res = probe.train_head(xt, yt, xv, yv, 3, FitConfig(max_epochs=8, **cfg), batch_size=16, lr=0.05)
+    assert (probe.head_predict(whole, xv) == yv).mean() > 0.9 and res.epochs_run == 8
+
+    state = tmp_path / "state.pt"
+    probe.train_head(xt, yt, xv, yv, 3, FitConfig(max_epochs=3, **cfg), batch_size=16, lr=0.05,
+                     checkpoint=state)
+    resumed, res2 = probe.train_head(xt, yt, xv, yv, 3, FitConfig(max_epochs=8, **cfg), batch_size=16,
+                                     lr=0.05, checkpoint=state)
+    assert res2.resumed_from_epoch == 3 and res2.best_epoch == res.best_epoch
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b)
+
+
+def test_standardised_head_uses_train_statistics():
+    x = np.array([[10.0, 0.0], [12.0, 0.0], [14.0, 2.0]], np.float32)
+    head, _ = probe.train_head(x, np.array([0, 1, 1]), x, np.array([0, 1, 1]), 2,
+                               FitConfig(max_epochs=1, progress=False), standardize=True)
+    np.testing.assert_allclose(head.mean.numpy(), x.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(head.std.numpy(), x.std(0), rtol=1e-6)
+
+
+def test_logmel_features_shape_and_pitch_sensitivity():
+    fb = mel_filterbank(64, 512, 16000)
+    assert fb.shape == (64, 257) and fb.max() <= 1.0 and (fb.sum(axis=1) > 0).all()
+    t = np.arange(16000) / 16000
+    tones = np.stack([np.sin(2 * np.pi * f * t) for f in (220.0, 1760.0)]).astype(np.float32)
+    feats = LogMel().features(tones, [0])
+    assert feats.shape == (2, 1, 128)
+    assert feats[0, 0].argmax() < feats[1, 0].argmax()  # the higher tone peaks in a higher band
+    with pytest.raises(ValueError, match="single layer"):
+        LogMel().features(tones, [1])
