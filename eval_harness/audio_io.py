@@ -6,10 +6,12 @@ names the file and says what was expected.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
 import tempfile
+import wave
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -85,13 +87,37 @@ def _temp_sibling(path: Path) -> Path:
     return Path(name)
 
 
-def write_wav_atomic(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> None:
-    """Write audio (float in [-1, 1], shape (n,) or (n, channels)) to a wav under a temporary name, then rename."""
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """Encode float audio in [-1, 1], shape (n,) or (n, channels), as a 16-bit PCM wav file (bytes).
+
+    Values outside [-1, 1] are clipped. Uses the stdlib `wave` writer: one buffer, one write, which
+    is several times faster than libsndfile's many small writes on slow disks.
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim not in (1, 2):
+        raise ValueError(f"audio must have shape (n,) or (n, channels), got {audio.shape}")
+    pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1 if audio.ndim == 1 else audio.shape[1])
+        w.setsampwidth(2)
+        w.setframerate(int(sample_rate))
+        w.writeframes(pcm.tobytes())
+    return buf.getvalue()
+
+
+def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> None:
+    """Write audio (float in [-1, 1], shape (n,) or (n, channels)) as 16-bit PCM wav, in one write."""
+    Path(path).write_bytes(wav_bytes(audio, sample_rate))
+
+
+def write_wav_atomic(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> None:
+    """`write_wav` under a temporary name, then rename (a reader never sees a half-written file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_sibling(path)
     try:
-        sf.write(str(tmp), audio, sample_rate, subtype=subtype, format="WAV")
+        tmp.write_bytes(wav_bytes(audio, sample_rate))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

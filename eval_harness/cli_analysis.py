@@ -15,7 +15,8 @@ def analyze() -> None:
 
 @analyze.command("codebooks")
 @click.option("--model", "model_src", default="", show_default=True,
-              help="Model source with a quantizer (pretrain run, HF pretraining dir, fairseq .pt) [default: music-small].")
+              help="Model source with a quantizer (pretrain run, HF pretraining dir, fairseq .pt) "
+                   "[default: music-small].")
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
               help="NSynth root holding nsynth-<split>/.")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "valid", "test"]))
@@ -43,7 +44,8 @@ def codebooks(model_src: str, data_dir: str, split: str, max_notes: int | None, 
                f"{summary['codes_per_group']} codes")
     for label, per_group in summary["results"].items():
         for group, n in per_group.items():
-            click.echo(f"{label:10s} {group:7s} NMI {n['nmi']:.3f}  purity {n['purity']:.3f}  "
+            click.echo(f"{label:10s} {group:7s} NMI {n['nmi']:.3f} (chance {n['nmi_chance']:.3f})  "
+                       f"purity {n['purity']:.3f} (chance {n['purity_chance']:.3f})  "
                        f"used {n['codes_used']}/{n['codes_total']}  perplexity {n['perplexity']:.1f}")
     click.echo(f"wrote {out_dir}")
 

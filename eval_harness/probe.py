@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from eval_harness.audio_io import write_json_atomic
 from eval_harness.nsynth import SAMPLE_RATE, Note, load_audio_batch
-from eval_harness.training import EarlyStopping, FitConfig, FitResult, autocast, fit
+from eval_harness.training import EarlyStopping, FitConfig, FitResult, autocast, fit, torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -250,8 +250,10 @@ def train_head(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
         mean, std = xt.mean(dim=0), xt.std(dim=0, unbiased=False).clamp_min(1e-6)
     head = LinearHead(xt.shape[1], num_classes, mean, std).to(config.device)
     optimizer = torch.optim.Adam(head.linear.parameters(), lr=lr)
-    result = fit(head, optimizer, lambda epoch: array_batches(xt, yt, batch_size, seed * 100003 + epoch),
-                 lambda: array_batches(xv, yv, 4096), config, EarlyStopping(config.patience), checkpoint)
+    threads = 1 if torch.device(config.device).type == "cpu" else torch.get_num_threads()
+    with torch_threads(threads):  # a linear layer on (batch, dim) arrays: thread hand-offs cost more than they save
+        result = fit(head, optimizer, lambda epoch: array_batches(xt, yt, batch_size, seed * 100003 + epoch),
+                     lambda: array_batches(xv, yv, 4096), config, EarlyStopping(config.patience), checkpoint)
     head.load_state_dict(result.best_state)
     return head.cpu().eval(), result
 

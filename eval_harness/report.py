@@ -67,7 +67,7 @@ def table_markdown(records: Sequence[dict], include_paper: bool = True) -> str:
     if include_paper:
         for name, pitch, inst, _data in PAPER_TABLE1:
             fmt = lambda v: "–" if v is None else f"{v:.1f}"  # noqa: E731
-            lines.append(f"| {name} | | {fmt(pitch)} | | | {fmt(inst)} | | 305,979-note NSynth | "
+            lines.append(f"| {name} | | {fmt(pitch)} | | | {fmt(inst)} | | 4,096 (NSynth test) | "
                          f"reported in the paper |")
     return "\n".join(lines) + "\n"
 

@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from eval_harness import gm_families as gm
-from eval_harness.audio_io import atomic_dir, write_json_atomic
+from eval_harness.audio_io import atomic_dir, write_json_atomic, write_wav
 from eval_harness.nsynth import FAMILIES, NUM_SAMPLES, QUALITIES, SAMPLE_RATE, SOURCES, SPLITS, VELOCITIES
 
 HOLD_SECONDS = 3.0  # key held, s
 RELEASE_SECONDS = 1.0  # after note-off, s
-GAIN_DB = -3.0  # tinysoundfont global gain, dB
+GAIN_DB = -6.0  # tinysoundfont global gain, dB
+LIMIT_PEAK = 0.99  # notes peaking above this are scaled to it
 SILENCE_PEAK = 10 ** (-45 / 20)  # a note whose peak stays below -45 dBFS is near-silent and skipped
-PROBE_SECONDS = 0.5  # length of the audibility probe per pitch, s
+PROBE_SECONDS = 0.25  # length of the audibility probe per pitch, s
 PROBE_VELOCITY = 100
 DRUM_BANK = 128
 
@@ -37,10 +38,11 @@ class SizeSpec:
     pitches: int | None
     velocities_per_pitch: int
     variants: int  # timbre variants per preset (gm_families.VARIANTS[:variants])
+    eval_pitches: int | None = None  # pitches per valid/test preset (None: as `pitches`)
 
 
 SIZES: dict[str, SizeSpec] = {
-    "mini": SizeSpec(pitches=10, velocities_per_pitch=2, variants=1),  # ~2k notes, seconds to render
+    "mini": SizeSpec(pitches=10, velocities_per_pitch=2, variants=1, eval_pitches=15),  # ~2.1k notes
     "small": SizeSpec(pitches=None, velocities_per_pitch=2, variants=1),  # ~15k notes
     "full": SizeSpec(pitches=None, velocities_per_pitch=5, variants=5),  # ~190k notes (NSynth: 306k)
 }
@@ -68,11 +70,11 @@ class RenderSummary:
     notes: dict[str, int]
     instruments: dict[str, dict[str, int]]  # split -> family -> distinct instruments
     skipped_silent: int
-    clipped: int
+    limited: int  # notes scaled down to peak LIMIT_PEAK instead of clipping
     seconds: float
     notes_per_second: float
     workers: int
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # presets, oversample, max_notes, render-loop timing
 
 
 def default_soundfont() -> Path:
@@ -159,16 +161,23 @@ def _probe(args: tuple[int, int, str]) -> tuple[int, int, list[int]]:
 
 
 def _render_job(job: NoteJob) -> tuple[str, str]:
-    """Render and write one note; returns (note_str, "ok" | "silent" | "clipped")."""
+    """Render and write one note; returns (note_str, "ok" | "silent" | "limited")."""
     audio = _WORKER["renderer"].render(job.inst.bank, job.inst.program, job.pitch, job.velocity)
     audio = gm.apply_variant(audio[:NUM_SAMPLES], job.inst.variant, job.inst.instrument)
     peak = float(np.max(np.abs(audio)))
     if not np.isfinite(peak) or peak < SILENCE_PEAK:
         return job.note_str, "silent"
-    status = "clipped" if peak > 1.0 else "ok"
+    status = "ok"
+    if peak > LIMIT_PEAK:  # rare loud notes are scaled down rather than clipped
+        audio, status = audio * (LIMIT_PEAK / peak), "limited"
     path = _WORKER["audio_root"] / f"nsynth-{job.split}" / "audio" / f"{job.note_str}.wav"
-    sf.write(str(path), np.clip(audio, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    write_wav(path, audio, SAMPLE_RATE)
     return job.note_str, status
+
+
+def _start_method() -> str:
+    """fork (fast start) unless torch is loaded in this process, whose threads make fork unsafe: then spawn."""
+    return "spawn" if "torch" in sys.modules else "fork"
 
 
 def plan_instruments(presets: list[tuple[int, int, str]], spec: SizeSpec, seed: int) -> list[gm.Instrument]:
@@ -185,35 +194,47 @@ def plan_instruments(presets: list[tuple[int, int, str]], spec: SizeSpec, seed: 
     return out
 
 
+def selection_order(instruments: list[gm.Instrument], seed: int) -> list[gm.Instrument]:
+    """Instruments in the order a capped render takes them: test, valid, train alternately, and within a
+    split every family once (seeded shuffle inside a family) before any family twice."""
+    rng = np.random.default_rng(seed)
+    ranked: dict[str, list[tuple[int, int, gm.Instrument]]] = {s: [] for s in SPLITS}
+    for family in FAMILIES:
+        for split in SPLITS:
+            group = [i for i in instruments if i.family == family and i.split == split]
+            for rank, k in enumerate(rng.permutation(len(group))):
+                ranked[split].append((rank, FAMILIES.index(family), group[k]))
+    per_split = {s: [inst for _, _, inst in sorted(v, key=lambda t: t[:2])] for s, v in ranked.items()}
+    order: list[gm.Instrument] = []
+    for i in range(max(len(v) for v in per_split.values())):
+        order.extend(per_split[s][i] for s in ("test", "valid", "train") if i < len(per_split[s]))
+    return order
+
+
 def plan_notes(instruments: list[gm.Instrument], audible: dict[tuple[int, int], list[int]], spec: SizeSpec,
                seed: int, max_notes: int | None = None) -> list[NoteJob]:
     """The notes to render, deterministic in `seed`.
 
-    With `max_notes`, notes are taken round-robin over instruments ordered test, valid, train
-    alternately, so even a tiny render has every split and many families.
+    With `max_notes`, notes are taken round-robin (one per instrument per round) over `instruments`
+    in the given order (see `selection_order`), so even a tiny render spans splits and families.
     """
     per_inst: list[list[NoteJob]] = []
     for inst in instruments:
         rng = np.random.default_rng([seed, inst.bank, inst.program, gm.VARIANTS.index(inst.variant)])
         jobs = []
-        for pitch in gm.stratified_pitches(audible[(inst.bank, inst.program)], spec.pitches, rng):
+        count = spec.pitches if inst.split == "train" or spec.eval_pitches is None else spec.eval_pitches
+        for pitch in gm.stratified_pitches(audible[(inst.bank, inst.program)], count, rng):
             chosen = rng.choice(VELOCITIES, size=min(spec.velocities_per_pitch, len(VELOCITIES)), replace=False)
             for velocity in sorted(int(v) for v in chosen):
                 jobs.append(NoteJob(f"{inst.instrument_str}-{pitch:03d}-{velocity:03d}", inst.split, inst,
                                     pitch, velocity))
+        rng.shuffle(jobs)
         per_inst.append(jobs)
     if max_notes is None:
-        return [job for jobs in per_inst for job in jobs]
-    by_split = {s: [j for j, inst in zip(per_inst, instruments) if inst.split == s and j] for s in SPLITS}
-    order: list[list[NoteJob]] = []
-    for i in range(max(len(v) for v in by_split.values())):
-        order.extend(by_split[s][i] for s in ("test", "valid", "train") if i < len(by_split[s]))
-    rng = np.random.default_rng(seed)
-    for jobs in order:
-        rng.shuffle(jobs)
+        return sorted((job for jobs in per_inst for job in jobs), key=lambda j: j.note_str)
     picked: list[NoteJob] = []
-    for depth in range(max((len(j) for j in order), default=0)):
-        for jobs in order:
+    for depth in range(max((len(j) for j in per_inst), default=0)):
+        for jobs in per_inst:
             if depth < len(jobs) and len(picked) < max_notes:
                 picked.append(jobs[depth])
     return picked
@@ -268,21 +289,25 @@ def render_nsynth(out: str | Path, soundfont: str | Path | None = None, size: st
             _init_worker(*init)
             pool, imap = None, map
         else:
-            pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker, init)
+            pool = multiprocessing.get_context(_start_method()).Pool(workers, _init_worker, init)
             imap = lambda fn, items: pool.imap_unordered(fn, items, chunksize=8)  # noqa: E731
         try:
             presets = Renderer(sf_path).presets()
             instruments = plan_instruments(presets, spec, seed)
             if not instruments:
                 raise ValueError(f"{sf_path}: no melodic preset with a GM program mapped to an NSynth family")
+            if max_notes is not None:  # only the first instruments of the round-robin can contribute
+                instruments = selection_order(instruments, seed)[: max_notes + 8]
             targets = sorted({(i.bank, i.program, i.family) for i in instruments})
             audible = {(b, p): pitches for b, p, pitches in imap(_probe, targets)}
             jobs = plan_notes(instruments, audible, spec, seed, max_notes)
             status: dict[str, str] = {}
+            render_start = time.perf_counter()
             with tqdm(total=len(jobs), unit="note", disable=not progress, desc=f"make-nsynth {size}") as bar:
                 for note_str, state in imap(_render_job, jobs):
                     status[note_str] = state
                     bar.update()
+            render_seconds = time.perf_counter() - render_start
         finally:
             if pool is not None:
                 pool.close()
@@ -298,10 +323,11 @@ def render_nsynth(out: str | Path, soundfont: str | Path | None = None, size: st
             instruments={s: {f: len({j.inst.instrument for j in kept if j.split == s and j.inst.family == f})
                              for f in FAMILIES} for s in SPLITS},
             skipped_silent=sum(v == "silent" for v in status.values()),
-            clipped=sum(v == "clipped" for v in status.values()),
+            limited=sum(v == "limited" for v in status.values()),
             seconds=round(seconds, 2), notes_per_second=round(len(jobs) / max(seconds, 1e-9), 1), workers=workers,
             extra={"presets": len({(i.bank, i.program) for i in instruments}), "oversample": oversample,
-                   "max_notes": max_notes},
+                   "max_notes": max_notes, "render_seconds": round(render_seconds, 3),
+                   "render_notes_per_second": round(len(jobs) / max(render_seconds, 1e-9), 1)},
         )
         write_json_atomic(tmp / "render_summary.json", asdict(summary))
     return summary

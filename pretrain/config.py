@@ -140,8 +140,11 @@ def _parse_value(key: str, text: str, kind: Any) -> Any:
     base = kind if isinstance(kind, type) else None
     if base is None:  # Optional[...] -> the non-None member
         base = next((a for a in getattr(kind, "__args__", ()) if a is not type(None)), str)
-    if base is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+    if base is float and isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:  # YAML 1.1 reads "1e-3" as a string
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"{key} expects float, got {text!r}") from None
     if base is bool and not isinstance(value, bool):
         raise ValueError(f"{key} expects true or false, got {text!r}")
     if not isinstance(value, base):

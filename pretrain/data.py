@@ -128,17 +128,14 @@ def collate(items: list[np.ndarray | None], batch_index: int = -1) -> dict:
     return {"waves": waves, "failed": len(items) - len(good), "batch": batch_index}
 
 
-class _Collate:
-    """Picklable collate that also records the stream's batch index (for per-batch seeding)."""
-
-    def __init__(self, dataset: SegmentDataset) -> None:
-        self.dataset = dataset
-
-    def __call__(self, pairs: list[tuple[np.ndarray | None, int]]) -> dict:
-        return collate([p[0] for p in pairs], pairs[0][1] if pairs else -1)
+def _collate_pairs(pairs: list[tuple[np.ndarray | None, int]]) -> dict:
+    """``collate`` of ``(audio, batch index)`` pairs, keeping the stream's batch index (for seeding)."""
+    return collate([p[0] for p in pairs], pairs[0][1] if pairs else -1)
 
 
 class _Indexed(torch.utils.data.Dataset):
+    """``SegmentDataset`` items paired with the batch index of their request."""
+
     def __init__(self, dataset: SegmentDataset) -> None:
         self.dataset = dataset
 
@@ -155,5 +152,5 @@ def make_loader(dataset: SegmentDataset, max_batch_samples: int, max_crop: int, 
     """A DataLoader over the endless ``BatchStream`` starting after ``start`` local batches."""
     sampler = BatchStream(dataset.lengths(), max_batch_samples, max_crop, seed, rank, world_size, start)
     return torch.utils.data.DataLoader(
-        _Indexed(dataset), batch_sampler=sampler, collate_fn=_Collate(dataset), num_workers=num_workers,
+        _Indexed(dataset), batch_sampler=sampler, collate_fn=_collate_pairs, num_workers=num_workers,
         persistent_workers=num_workers > 0, prefetch_factor=4 if num_workers > 0 else None)

@@ -83,6 +83,9 @@ def export(src: str | Path, out: str | Path, dtype: str = "float32", overwrite: 
             "heads": ["quantizer", "project_q", "project_hid"]}, indent=2))
         sums = [f"{_sha256(p)}  {p.name}" for p in sorted(tmp.iterdir()) if p.is_file()]
         (tmp / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+        for path in tmp.iterdir():
+            path.chmod(0o644)
+        tmp.chmod(0o755)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import shutil
 import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -198,11 +197,6 @@ def progress(total_s: float, desc: str) -> Any:
 
     return tqdm(total=round(total_s), desc=desc, unit="s audio", dynamic_ncols=True,
                 mininterval=1.0, smoothing=0.1)
-
-
-def clean_partial(out_dir: Path) -> None:
-    """Remove the partial directory of `out_dir` (used when a render is abandoned)."""
-    shutil.rmtree(partial_dir(Path(out_dir)), ignore_errors=True)
 
 
 def wall_clock() -> float:

@@ -241,5 +241,5 @@ def perform(score: "object", expanded: bool, rng: np.random.Generator) -> Perfor
             start_beat=start, beats=beats, note_value=value, onset_s=float(onset),
             offset_s=float(onset + max(end - onset, 0.05) * legato)))
     notes.sort(key=lambda n: (n.onset_s, n.part, n.pitch))
-    return Performance(notes=notes, ensemble=ensemble, quarter_bpm=float(60.0 / np.diff(bp_s[:2])[0]
-                       * np.diff(bp_ql[:2])[0]), expanded_repeats=expanded)
+    first_bpm = 60.0 * (bp_ql[1] - bp_ql[0]) / (bp_s[1] - bp_s[0])
+    return Performance(notes=notes, ensemble=ensemble, quarter_bpm=float(first_bpm), expanded_repeats=expanded)

@@ -44,7 +44,8 @@ _POS_CHARACTER, _END_PAUSE = 1, 0x1000
 class Grammar:
     """A recursive text grammar: rules of alternatives with {rule} slots (see texts/grammar.txt)."""
 
-    _SLOT = re.compile(r"\{([A-Za-z_#]+)\}")
+    _SLOT = re.compile(r"\{([A-Za-z0-9_#]+)\}")
+    _ARTICLE = re.compile(r"\b([Aa]) (?=[aeiouAEIOU]|hon)")
 
     def __init__(self, rules: dict[str, list[str]]):
         missing = {s for alts in rules.values() for a in alts for s in self._SLOT.findall(a)
@@ -89,6 +90,7 @@ class Grammar:
     def sentence(self, rng: np.random.Generator) -> str:
         """One sentence, capitalised, with its final punctuation."""
         text = " ".join(self.expand("sentence", rng).split())
+        text = self._ARTICLE.sub(lambda m: m.group(1) + "n ", text)
         start = 1 if text.startswith('"') else 0
         return text[:start] + text[start].upper() + text[start + 1:]
 

@@ -127,8 +127,9 @@ def _logger(run_dir: Path):
 
 
 def build_trainer(config: PretrainConfig, run_dir: Path, devices: int | str = 1, num_nodes: int = 1,
-                  accelerator: str = "auto", progress_bar: bool = True) -> pl.Trainer:
-    """A Trainer with the run's precision, accumulation, DDP strategy and callbacks."""
+                  accelerator: str = "auto", progress_bar: bool = True,
+                  callbacks: list[pl.Callback] | None = None) -> pl.Trainer:
+    """A Trainer with the run's precision, accumulation, DDP strategy and callbacks (plus ``callbacks``)."""
     use_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
     precision = config.precision if config.precision != "auto" else ("bf16-mixed" if use_gpu else "32-true")
     world = (torch.cuda.device_count() if devices in (-1, "auto") and use_gpu else
@@ -143,7 +144,7 @@ def build_trainer(config: PretrainConfig, run_dir: Path, devices: int | str = 1,
         use_distributed_sampler=False, enable_checkpointing=False,
         logger=_logger(run_dir), log_every_n_steps=config.log_every_steps,
         callbacks=[PeriodicCheckpoint(run_dir, config.checkpoint_every_steps, config),
-                   MetricsCSV(run_dir / "metrics.csv", config.log_every_steps)],
+                   MetricsCSV(run_dir / "metrics.csv", config.log_every_steps), *(callbacks or [])],
         plugins=[AtomicCheckpointIO()], enable_progress_bar=progress_bar,
         enable_model_summary=False, default_root_dir=str(run_dir), num_sanity_val_steps=0,
     )
@@ -151,7 +152,8 @@ def build_trainer(config: PretrainConfig, run_dir: Path, devices: int | str = 1,
 
 def run_pretraining(config: PretrainConfig, data_dirs: list[str | Path], run_dir: str | Path,
                     resume: bool = False, devices: int | str = 1, num_nodes: int = 1,
-                    accelerator: str = "auto", progress_bar: bool = True) -> Path:
+                    accelerator: str = "auto", progress_bar: bool = True,
+                    callbacks: list[pl.Callback] | None = None) -> Path:
     """Pretrain on the audio of ``data_dirs`` into ``run_dir``; return the path of ``last.ckpt``.
 
     With ``resume`` and an existing ``run_dir/checkpoints/last.ckpt`` training continues from it;
@@ -177,6 +179,6 @@ def run_pretraining(config: PretrainConfig, data_dirs: list[str | Path], run_dir
     module = Wav2Vec2Pretraining(config, dataset)
     module.data_info = {"dirs": [str(Path(d).resolve()) for d in data_dirs], "segments": len(segments),
                         "segment_hours": round(hours, 4), "unreadable_files": len(skipped)}
-    trainer = build_trainer(config, run_dir, devices, num_nodes, accelerator, progress_bar)
+    trainer = build_trainer(config, run_dir, devices, num_nodes, accelerator, progress_bar, callbacks)
     trainer.fit(module, ckpt_path=str(last) if resume and last.exists() else None)
     return last

@@ -112,6 +112,7 @@ def test_analyze_codebooks_end_to_end(tiny_hf_dir, nsynth_root, tmp_path):
             numbers = summary["results"][label][group]
             assert numbers["frames"] == frames
             assert 0.0 <= numbers["nmi"] <= 1.0 and 0.0 < numbers["purity"] <= 1.0
+            assert 0.0 <= numbers["nmi_chance"] <= 1.0 and 0.0 < numbers["purity_chance"] <= 1.0
             assert 1.0 <= numbers["perplexity"] <= numbers["codes_used"] + 1e-9
             table = np.loadtxt(tmp_path / "cb" / f"cooccurrence_{label}_{group}.csv", delimiter=",", skiprows=1,
                                dtype=str, ndmin=2)

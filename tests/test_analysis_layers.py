@@ -40,9 +40,11 @@ def finetune_run(tmp_path_factory, tiny_hf_dir) -> Path:
 
     ckpt = load_checkpoint(str(tiny_hf_dir))
     classifier = Classifier(ckpt.model.wav2vec2, ckpt.normalize, 11)
+    generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
-        for layer in classifier.backbone.encoder.layers:
-            layer.feed_forward.output_dense.weight.mul_(30.0)  # blocks now mix their input strongly
+        for layer in classifier.backbone.encoder.layers:  # blocks with large random weights: a different model
+            for dense in (layer.feed_forward.intermediate_dense, layer.feed_forward.output_dense):
+                dense.weight.copy_(torch.randn(dense.weight.shape, generator=generator))
     run = tmp_path_factory.mktemp("ft1_run")
     (run / "config.json").write_text(json.dumps({"task": "instrument", "mode": "ft1", "model": str(tiny_hf_dir),
                                                  "data": "unused"}))
@@ -96,8 +98,10 @@ def test_load_backbone_from_a_finetune_run(finetune_run, tiny_hf_dir):
     model, normalize, name = load_backbone(str(finetune_run))
     base, _, base_name = load_backbone(str(tiny_hf_dir))
     assert name == f"{tiny_hf_dir.name} ft1 instrument" and base_name == str(tiny_hf_dir)
-    w = model.wav2vec2.encoder.layers[0].feed_forward.output_dense.weight
-    assert torch.allclose(w, 30.0 * base.wav2vec2.encoder.layers[0].feed_forward.output_dense.weight)
+    changed = model.wav2vec2.encoder.layers[0].feed_forward.output_dense.weight
+    assert not torch.allclose(changed, base.wav2vec2.encoder.layers[0].feed_forward.output_dense.weight)
+    assert torch.equal(model.wav2vec2.feature_extractor.conv_layers[0].conv.weight,
+                       base.wav2vec2.feature_extractor.conv_layers[0].conv.weight)
 
 
 def test_fe_run_is_refused(tmp_path, tiny_hf_dir):
@@ -122,8 +126,9 @@ def test_analyze_pwcca_end_to_end(tiny_hf_dir, finetune_run, musicnet_root, tmp_
 def test_cli_pwcca(tiny_hf_dir, musicnet_root, tmp_path):
     from eval_harness.cli import main
 
-    result = CliRunner().invoke(main, ["analyze", "pwcca", "--models", str(tiny_hf_dir), "--audio", str(musicnet_root),
-                                       "--seconds", "2", "--out", str(tmp_path / "pw")])
+    with pytest.warns(UserWarning, match="297 frames for 32 and 32 dimensions"):  # 2 s clips: too few frames
+        result = CliRunner().invoke(main, ["analyze", "pwcca", "--models", str(tiny_hf_dir), "--audio",
+                                           str(musicnet_root), "--seconds", "2", "--out", str(tmp_path / "pw")])
     assert result.exit_code == 0, result.output
     assert "3 clips, 297 frames" in result.output
     bad = CliRunner().invoke(main, ["analyze", "pwcca", "--models", str(tiny_hf_dir), "--audio",

@@ -22,6 +22,12 @@ def toy(tmp_path_factory):
     return write_toy_nsynth(tmp_path_factory.mktemp("toy"))
 
 
+@pytest.fixture(scope="module")
+def toy_small(tmp_path_factory):
+    """4 / 2 / 2 notes: enough for the FT paths, cheap enough to train several epochs in a test."""
+    return write_toy_nsynth(tmp_path_factory.mktemp("toy_small"), {"train": 4, "valid": 2, "test": 2})
+
+
 def _cfg(toy, mode: str, task: str = "instrument", **kw) -> FinetuneConfig:
     return FinetuneConfig(task=task, mode=mode, model=TINY, data=str(toy), batch_size=4,
                           max_epochs=kw.pop("max_epochs", 2), **kw)
@@ -49,8 +55,8 @@ def test_fe_all_layers_writes_a_curve(tmp_path, toy):
 
 
 @pytest.mark.parametrize("mode", ["ft1", "ft2"])
-def test_ft_modes_end_to_end(tmp_path, toy, mode):
-    rec = run_finetune(_cfg(toy, mode, max_epochs=1), tmp_path / mode, progress=False)
+def test_ft_modes_end_to_end(tmp_path, toy_small, mode):
+    rec = run_finetune(_cfg(toy_small, mode, max_epochs=1), tmp_path / mode, progress=False)
     assert rec["mode"] == mode and rec["epochs_run"] == 1 and 0 <= rec["accuracy"] <= 1
     assert (tmp_path / mode / "state.pt").is_file()
 
@@ -72,8 +78,8 @@ def test_ft2_freezes_only_the_cnn(tiny_config):
         assert [g["lr"] for g in opt.param_groups] == [1e-2, 1e-2]
 
 
-def test_interrupted_ft_run_resumes_to_the_same_result(tmp_path, toy, monkeypatch):
-    cfg = _cfg(toy, "ft1", max_epochs=3)
+def test_interrupted_ft_run_resumes_to_the_same_result(tmp_path, toy_small, monkeypatch):
+    cfg = _cfg(toy_small, "ft1", max_epochs=3)
     straight = run_finetune(cfg, tmp_path / "straight", progress=False)
     real_save, calls = training.save_checkpoint_atomic, []
 

@@ -148,3 +148,14 @@ def test_non_empty_output_is_refused(tmp_path):
 
     result = CliRunner().invoke(make_speech, [str(out), "--hours", "0.01"])
     assert result.exit_code == 2 and "not empty" in result.output
+
+
+def test_two_workers_render_the_same_corpus_as_one(tmp_path, rendered):
+    """Jobs are consumed in order, so the pool changes nothing but speed."""
+    out, _ = rendered
+    summary = speech.render_speech(tmp_path / "s", hours=20 / 3600, workers=2, seed=1, progress=False)
+    pooled = _transcripts(tmp_path / "s")
+    assert summary.files == len(pooled) == speech.BATCH
+    assert [(r["path"], r["text"]) for r in pooled] == [(r["path"], r["text"]) for r in _transcripts(out)]
+    assert len(list((tmp_path / "s").glob("wavs/*/*.wav"))) == speech.BATCH
+    assert not list((tmp_path / "s").rglob(".*.tmp"))

@@ -151,6 +151,9 @@ def analyze_codebooks(model_src: str, nsynth_dir: str | Path, out_dir: str | Pat
                       ) -> dict:
     """The codebook analysis end to end: codes, co-occurrences, numbers, CSVs and heatmaps under out_dir.
 
+    Next to each NMI and purity, ``nmi_chance`` / ``purity_chance`` are the same numbers with the
+    notes' labels shuffled (seeded): what the code counts alone give, with no code-label association.
+
     Writes (each file atomically): ``codebooks.json`` (all numbers), ``codebooks.csv`` (one row per
     label kind x group), ``cooccurrence_<label>_<group>.csv`` and ``codebook_<label>_<group>.png``.
 
@@ -190,8 +193,10 @@ def analyze_codebooks(model_src: str, nsynth_dir: str | Path, out_dir: str | Pat
     for kind in LABELS:
         labels, names = nsynth_labels(notes, kind)
         results[kind] = {}
+        chance = cooccurrences(note_codes, np.random.default_rng(seed).permutation(labels), names)
         for group, co in cooccurrences(note_codes, labels, names).items():
-            results[kind][group] = cooccurrence.summary(co)
+            results[kind][group] = {**cooccurrence.summary(co), "nmi_chance": cooccurrence.nmi(chance[group].counts),
+                                    "purity_chance": cooccurrence.purity(chance[group].counts)}
             write_text_atomic(out_dir / f"cooccurrence_{kind}_{group}.csv", cooccurrence.to_csv(co))
             if wanted is not None and group not in wanted:
                 continue
@@ -202,7 +207,8 @@ def analyze_codebooks(model_src: str, nsynth_dir: str | Path, out_dir: str | Pat
     summary = {"model": model_src, "kind": checkpoint.kind, "split": split, "notes": len(notes),
                "frames": int(note_codes.codes.shape[0]), "groups": note_codes.groups,
                "codes_per_group": note_codes.num_codes, "min_db": min_db, "results": results, "figures": figures}
-    rows = [{"label": kind, "codes": group, **numbers} for kind, per in results.items() for group, numbers in per.items()]
+    rows = [{"label": kind, "codes": group, **numbers}
+            for kind, per in results.items() for group, numbers in per.items()]
     write_text_atomic(out_dir / "codebooks.csv", cooccurrence.csv_text(rows))
     write_json_atomic(out_dir / "codebooks.json", summary)
     return summary

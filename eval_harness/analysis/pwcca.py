@@ -147,8 +147,9 @@ def pwcca(x: np.ndarray, y: np.ndarray, rel_tol: float = REL_TOL, max_dims: int 
     weights = np.abs(variates.T @ acts).sum(axis=1)  # (k,)
     total = weights.sum()
     weights = weights / total if total > 0 else np.full_like(weights, 1.0 / weights.size)
-    return PWCCAResult(pwcca=float(np.clip(np.dot(weights, res.rho), 0.0, 1.0)), mean_cca=res.mean, rho=res.rho, weights=weights,
-                       weighted_side=side, n_frames=int(np.shape(x)[0]), x_dims=res.x_dims, y_dims=res.y_dims)
+    value = float(np.clip(np.dot(weights, res.rho), 0.0, 1.0))
+    return PWCCAResult(pwcca=value, mean_cca=res.mean, rho=res.rho, weights=weights, weighted_side=side,
+                       n_frames=int(np.shape(x)[0]), x_dims=res.x_dims, y_dims=res.y_dims)
 
 
 def dims_for_frames(n_frames: int, min_frames_per_dim: float = MIN_FRAMES_PER_DIM) -> int:

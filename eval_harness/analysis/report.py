@@ -17,10 +17,12 @@ def codebook_markdown(summary: dict, base: Path) -> list[str]:
     """Markdown lines for a codebook summary (see `analyze_codebooks`): a table and the joint heatmaps."""
     lines = [f"### Quantizer codes vs NSynth labels ({summary['split']} split, {summary['notes']} notes, "
              f"{summary['frames']} frames)", "",
-             "| label | codes | NMI | purity | codes used | code perplexity |", "|---|---|---|---|---|---|"]
+             "| label | codes | NMI (shuffled labels) | purity (shuffled labels) | codes used | code perplexity |",
+             "|---|---|---|---|---|---|"]
     for label, per_group in summary["results"].items():
         for group, n in per_group.items():
-            lines.append(f"| {label} | {group} | {n['nmi']:.3f} | {n['purity']:.3f} | {n['codes_used']}/"
+            lines.append(f"| {label} | {group} | {n['nmi']:.3f} ({n['nmi_chance']:.3f}) | {n['purity']:.3f} "
+                         f"({n['purity_chance']:.3f}) | {n['codes_used']}/"
                          f"{n['codes_total']} | {n['perplexity']:.1f} |")
     lines.append("")
     preferred = "joint" if summary["groups"] > 1 else "group0"

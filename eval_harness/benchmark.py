@@ -1,0 +1,172 @@
+"""The main job: the paper's NSynth comparison in one call, with a Table-1-style report.
+
+With no arguments: render `data/nsynth-mini` if absent, then FE for music-small, speech-small, a
+random init of music-small and the log-mel reference on both tasks. Each model is loaded once and
+its embeddings extracted once (the FE cache) and reused by both tasks. Writes OUT/results.json,
+OUT/results.md and one run directory per (model, task, mode) under OUT/runs/.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from eval_harness import report
+from eval_harness.baselines import DEFAULT_MODELS, LOGMEL, ModelUnavailable, load_featurizer
+from eval_harness.finetune import MODES, FinetuneConfig, run_finetune
+
+log = logging.getLogger(__name__)
+
+TASKS = ("pitch", "instrument")
+DEFAULT_MAX_PER_SPLIT = 200  # notes per split: keeps the default job under 10 minutes on a 2-core CPU
+
+
+def default_data_dir() -> Path:
+    """$W2V_MUSIC_DATA/nsynth-mini, else ./data/nsynth-mini."""
+    return Path(os.environ.get("W2V_MUSIC_DATA", "data")) / "nsynth-mini"
+
+
+@dataclass
+class BenchmarkConfig:
+    """What to compare: models x tasks x modes on one NSynth-format folder."""
+
+    data: Path | None = None  # None: default_data_dir(), rendered when absent
+    models: Sequence[str] = DEFAULT_MODELS
+    modes: Sequence[str] = ("fe",)
+    tasks: Sequence[str] = TASKS
+    out: Path = Path("results/benchmark")
+    max_per_split: int | None = DEFAULT_MAX_PER_SPLIT
+    seed: int = 0
+    batch_size: int = 16
+    max_epochs: int = 100
+    patience: int = 10
+    device: str = "auto"
+    precision: str = "fp32"
+    cache_dir: Path | None = None
+    with_analysis: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        bad = [m for m in self.modes if m not in MODES]
+        if bad:
+            raise ValueError(f"unknown mode(s) {', '.join(bad)}: expected a subset of {', '.join(MODES)}")
+        if not self.models:
+            raise ValueError("no models to benchmark")
+
+
+@dataclass
+class BenchmarkResult:
+    """The records (one per model, task, mode), what was skipped and why, and the report paths."""
+
+    records: list[dict]
+    skipped: list[str] = field(default_factory=list)
+    markdown: str = ""
+    paths: tuple[Path, ...] = ()
+    wall_s: float = 0.0
+
+
+def _say(message: str) -> None:
+    print(f"[benchmark] {message}", file=sys.stderr, flush=True)
+
+
+def ensure_data(data: Path | None, progress: bool = True) -> Path:
+    """The data folder to use; the default one is rendered (make-nsynth --size mini) when absent."""
+    if data is not None:
+        return Path(data)  # a missing folder is reported by the NSynth reader, with the make-nsynth hint
+    path = default_data_dir()
+    if not (path / "nsynth-test" / "examples.json").is_file():
+        from eval_harness.synth import render_nsynth
+
+        _say(f"{path} is absent: rendering it (w2v-music make-nsynth {path} --size mini)")
+        render_nsynth(path, size="mini", progress=progress)
+    return path
+
+
+def slug(src: str) -> str:
+    """A folder-safe name for a model source."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", src.strip("/")).strip("_") or "default"
+
+
+def _analysis_markdown(model: str, data: Path, out: Path) -> str:
+    try:
+        from eval_harness.analysis.report import run_analyses
+    except ImportError as err:
+        raise RuntimeError(f"--with-analysis needs eval_harness.analysis.report.run_analyses, which cannot be "
+                           f"imported here ({err})") from err
+    result = run_analyses(model_src=model, nsynth_dir=data, out_dir=out)
+    return result["markdown"]
+
+
+def run_benchmark(cfg: BenchmarkConfig, command: str | None = None) -> BenchmarkResult:
+    """Run every (model, task, mode) of `cfg`, then write OUT/results.{json,md} and return them.
+
+    A model that cannot be loaded here (e.g. a bundled checkpoint not built yet) is skipped with its
+    reason in the report; the log-mel reference runs in FE only.
+    """
+    start = time.perf_counter()
+    data = ensure_data(cfg.data, cfg.progress)
+    out = Path(cfg.out)
+    records, skipped = [], []
+    jobs = [(m, mode) for m in cfg.models for mode in cfg.modes]
+    for i, (model, mode) in enumerate(jobs, 1):
+        if model == LOGMEL and mode != "fe":
+            skipped.append(f"{model} {mode}: the log-mel reference has no network to fine-tune")
+            continue
+        featurizer = None
+        if mode == "fe":
+            try:
+                featurizer = load_featurizer(model)
+            except ModelUnavailable as err:
+                skipped.append(f"{model}: {err}")
+                _say(f"skipping {model}: {err}")
+                continue
+        for task in cfg.tasks:
+            _say(f"[{i}/{len(jobs)}] {model} {mode.upper()} {task} ({time.perf_counter() - start:.0f} s elapsed)")
+            run_cfg = FinetuneConfig(task=task, mode=mode, model=model, data=str(data), batch_size=cfg.batch_size,
+                                     max_epochs=cfg.max_epochs, patience=cfg.patience, seed=cfg.seed,
+                                     device=cfg.device, precision=cfg.precision, max_per_split=cfg.max_per_split)
+            try:
+                rec = run_finetune(run_cfg, out / "runs" / slug(model) / f"{task}-{mode}", cfg.cache_dir,
+                                   cfg.progress, featurizer=featurizer)
+            except ModelUnavailable as err:
+                skipped.append(f"{model} {mode}: {err}")
+                _say(f"skipping {model} {mode}: {err}")
+                break
+            records.append(rec)
+            _say(f"    accuracy {100 * rec['accuracy']:.1f} %, macro-F1 {100 * rec['macro_f1']:.1f} %")
+    notes = "".join(f"- skipped: {s}\n" for s in skipped)
+    if records:
+        rec = records[0]
+        notes = (f"Data: `{data}` ({rec['n_train']} / {rec['n_valid']} / {rec['n_test']} train / valid / test "
+                 f"notes{'' if cfg.max_per_split is None else f', at most {cfg.max_per_split} per split'}), "
+                 f"seed {cfg.seed}.\n\n") + notes
+    markdown = report.results_markdown(records, "NSynth benchmark (Table 1 style)", notes)
+    if cfg.with_analysis:
+        wav2vec = [m for m in cfg.models if m != LOGMEL]
+        if not wav2vec:
+            raise ValueError("--with-analysis needs a wav2vec 2.0 model among --models")
+        markdown += "\n" + _analysis_markdown(wav2vec[0], data, out / "analysis")
+    wall = time.perf_counter() - start
+    meta = {"command": command or benchmark_command(cfg), "data": str(data), "seed": cfg.seed,
+            "max_per_split": cfg.max_per_split, "skipped": skipped, "wall_s": round(wall, 1)}
+    paths = report.write_results(out, records, meta, markdown)
+    return BenchmarkResult(records, skipped, markdown, paths, wall)
+
+
+def benchmark_command(cfg: BenchmarkConfig) -> str:
+    """A `w2v-music benchmark` command line equivalent to `cfg`."""
+    args = ["w2v-music", "benchmark", "--models", ",".join(cfg.models), "--modes", ",".join(cfg.modes),
+            "--out", str(cfg.out), "--seed", str(cfg.seed)]
+    if cfg.data is not None:
+        args += ["--data", str(cfg.data)]
+    if cfg.max_per_split != DEFAULT_MAX_PER_SPLIT:
+        args += ["--max-per-split", str(cfg.max_per_split or 0)]
+    if cfg.with_analysis:
+        args.append("--with-analysis")
+    return shlex.join(args)
