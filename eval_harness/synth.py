@@ -112,22 +112,27 @@ class Renderer:
                     out.append((bank, program, self.sf.get_preset_name(index)))
         return sorted(out)
 
-    def _run(self, seconds: float) -> np.ndarray:
+    def _run(self, font, seconds: float) -> np.ndarray:
         buf = np.zeros(int(round(seconds * self.rate)), dtype=np.float32)
-        self.sf.render(memoryview(buf).cast("B"))
+        font.render(memoryview(buf).cast("B"))
         return buf
 
     def render(self, bank: int, program: int, pitch: int, velocity: int,
                hold: float = HOLD_SECONDS, release: float = RELEASE_SECONDS) -> np.ndarray:
-        """One note: held `hold` s then released `release` s; float32 of shape (round((hold+release)*16000),)."""
+        """One note: held `hold` s then released `release` s; float32 of shape (round((hold+release)*16000),).
+
+        Each note plays on a fresh clone of the loaded soundfont (sample data shared, about a microsecond), so
+        the result does not depend on earlier notes: tinysoundfont keeps some voice state across `reset()`.
+        """
         index = self.sf.get_preset_index(bank, program)
         if index < 0:
             raise ValueError(f"soundfont has no preset bank {bank} program {program}")
-        self.sf.note_on(index, pitch, velocity / 127.0)
-        held = self._run(hold)
-        self.sf.note_off(index, pitch)
-        tail = self._run(release) if release > 0 else np.zeros(0, np.float32)
-        self.sf.reset()
+        font = self.tsf.SoundFont(self.sf)
+        font.set_output(self.tsf.OutputMode.Mono, self.rate, GAIN_DB)
+        font.note_on(index, pitch, velocity / 127.0)
+        held = self._run(font, hold)
+        font.note_off(index, pitch)
+        tail = self._run(font, release) if release > 0 else np.zeros(0, np.float32)
         audio = np.concatenate([held, tail])
         if self.oversample > 1:
             import soxr
