@@ -16,6 +16,7 @@ reports no masking; both are options (fairseq's ASR fine-tuning uses 0.65 / 0.1 
 """
 from __future__ import annotations
 
+import json
 import logging
 import shlex
 import time
@@ -152,8 +153,6 @@ def load_run_data(cfg: FinetuneConfig) -> RunData:
 
 def _prepare_out(cfg: FinetuneConfig, out: Path) -> dict | None:
     """Create RUN/, check a previous config matches; return the finished result if there is one."""
-    import json
-
     out.mkdir(parents=True, exist_ok=True)
     cfg_path = out / "config.json"
     if cfg_path.is_file():

@@ -194,6 +194,7 @@ def _from_fairseq(obj: Mapping[str, Any], path: Path, src: str) -> Checkpoint:
     model_cfg, task_cfg = fairseq.model_and_task_cfg(obj)
     config = fairseq.hf_config(model_cfg, state)
     mapped = fairseq.convert_state_dict(state)
+    fairseq.add_identity_projection(mapped, config)
     finetuned = any(k.startswith(fairseq.FINETUNED_PREFIX) for k in state)
     info = {"path": str(path.resolve()), "finetuned": finetuned, "fairseq_arch": model_cfg.get("_name") or model_cfg.get("arch")}
     return _build(config, mapped, bool(task_cfg.get("normalize", False)), "fairseq", src, info)

@@ -170,3 +170,14 @@ def hf_config(model_cfg: Mapping[str, Any], state: Mapping[str, torch.Tensor] | 
         feat_proj_dropout=float(get("dropout_input", 0.0)), feat_quantizer_dropout=float(get("dropout_features", 0.0)),
         layerdrop=float(get("encoder_layerdrop", 0.0)), vocab_size=vocab,
     )
+
+
+def add_identity_projection(state: dict[str, torch.Tensor], config: Wav2Vec2Config) -> None:
+    """fairseq has no ``post_extract_proj`` when ``conv_dim[-1] == encoder_embed_dim``; HF always has one.
+
+    Adds an identity projection (in place) in that case, so the HF model computes the same thing.
+    """
+    key = "wav2vec2.feature_projection.projection"
+    if f"{key}.weight" not in state and config.conv_dim[-1] == config.hidden_size:
+        state[f"{key}.weight"] = torch.eye(config.hidden_size)
+        state[f"{key}.bias"] = torch.zeros(config.hidden_size)

@@ -121,11 +121,18 @@ class SegmentDataset(torch.utils.data.Dataset):
         return out
 
 
+EMPTY_SAMPLES = 16000  # length of the silent stand-in for a batch whose items were all unreadable
+
+
 def collate(items: list[np.ndarray | None], batch_index: int = -1) -> dict:
-    """Stack crops into ``waves`` ``(B, N)`` float32; ``failed`` counts the unreadable items dropped."""
+    """Stack crops into ``waves`` ``(B, N)`` float32; ``failed`` counts the unreadable items dropped.
+
+    If every item failed, ``waves`` is one second of silence ``(1, 16000)`` and ``empty`` is True:
+    the step then contributes a zero loss, so DDP ranks stay in lockstep.
+    """
     good = [x for x in items if x is not None]
-    waves = torch.from_numpy(np.stack(good)) if good else torch.zeros(0, 0)
-    return {"waves": waves, "failed": len(items) - len(good), "batch": batch_index}
+    waves = torch.from_numpy(np.stack(good)) if good else torch.zeros(1, EMPTY_SAMPLES)
+    return {"waves": waves, "failed": len(items) - len(good), "batch": batch_index, "empty": not good}
 
 
 def _collate_pairs(pairs: list[tuple[np.ndarray | None, int]]) -> dict:

@@ -80,16 +80,16 @@ class Wav2Vec2Pretraining(pl.LightningModule):
         return pretraining_loss(self.model, waves, mask.to(waves.device), negatives.to(waves.device),
                                 temperature, self.config.feature_grad_mult, self.config.feature_penalty)
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         """One micro-batch: ``batch["waves"]`` ``(B, N)`` float32 at 16 kHz."""
         self.skipped_items += int(batch["failed"])
         waves = batch["waves"]
-        if waves.numel() == 0:
-            log.warning("batch %s: every item was unreadable; skipped", batch["batch"])
-            return None
         if self._tic is None:
             self._tic = time.perf_counter()
         terms = self.compute_loss(waves, self.seed_batch(int(batch["batch"])))
+        if batch["empty"]:  # every item unreadable: a zero-loss step keeps DDP ranks in lockstep
+            log.warning("batch %s: every item was unreadable; zero-loss step", batch["batch"])
+            return terms.total * 0.0
         self._audio_seconds += waves.numel() / self.config.sample_rate
         metrics = {
             "loss": terms.total.detach(), "contrastive": terms.contrastive, "diversity": terms.diversity,
@@ -122,7 +122,8 @@ class Wav2Vec2Pretraining(pl.LightningModule):
         groups = self.model.config.num_codevector_groups
         ppl = self.last_metrics.get("code_perplexity", float("inf"))
         step = self.global_step
-        if step >= self.config.warmup() and ppl < self.config.collapse_warn_factor * groups \
+        if self.trainer.is_global_zero and step >= self.config.warmup() \
+                and ppl < self.config.collapse_warn_factor * groups \
                 and step - self._warned_step >= self.config.log_every_steps:
             self._warned_step = step
             log.warning("!!! CODEBOOK COLLAPSE? step %d: code perplexity %.2f is near the number of groups (%d); "

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytorch_lightning as pl
+from pytorch_lightning.strategies import DDPStrategy
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
@@ -134,10 +135,12 @@ def build_trainer(config: PretrainConfig, run_dir: Path, devices: int | str = 1,
     precision = config.precision if config.precision != "auto" else ("bf16-mixed" if use_gpu else "32-true")
     world = (torch.cuda.device_count() if devices in (-1, "auto") and use_gpu else
              int(devices) if str(devices).isdigit() else 1) * num_nodes
-    multi = world > 1
+    strategy: str | DDPStrategy = "auto"
+    if world > 1:  # layerdrop skips layers per rank: DDP must tolerate parameters without gradients
+        strategy = DDPStrategy(find_unused_parameters=config.hf_config().layerdrop > 0)
     return pl.Trainer(
         accelerator=accelerator, devices=devices, num_nodes=num_nodes,
-        strategy="ddp" if multi else "auto", precision=precision,
+        strategy=strategy, precision=precision,
         max_steps=config.max_steps, max_epochs=-1,
         accumulate_grad_batches=config.accumulation(world),
         gradient_clip_val=config.grad_clip or None,

@@ -52,7 +52,9 @@ with open(f"{sys.argv[1]}/preprocessor_config.json", "w") as f:
 PY
 fi
 
-W2V="$HEAR_VENV/bin/w2v-music"
+# Data tools and our own probe run in the main environment (make-nsynth needs the [data] extra).
+W2V="${W2V:-$ROOT/.venv/bin/w2v-music}"
+[[ -x "$W2V" ]] || { echo "[heareval_check] $W2V is missing: run \`make venv\` first (or set W2V)" >&2; exit 1; }
 echo "[heareval_check] model $MODEL, $NOTES rendered notes, work dir $WORK" >&2
 "$W2V" make-nsynth "$WORK/nsynth" --size mini --max-notes "$NOTES" --workers 1 >/dev/null
 "$W2V" export-hear-tasks "$WORK/nsynth" "$WORK/tasks" >/dev/null

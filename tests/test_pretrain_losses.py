@@ -126,3 +126,12 @@ def test_temperature_and_lr_schedules():
     small = config_lib.resolve("small", ["max_steps=1000"])
     # the auto decay reaches the floor at ~69 % of training, as fairseq's 277k of 400k
     assert small.temperature(650) > 0.5 and small.temperature(700) == 0.5
+
+
+def test_a_batch_of_unreadable_items_is_a_zero_loss_step():
+    from pretrain.data import collate
+
+    module = _module()
+    loss = module.training_step(collate([None, None], 0), 0)
+    assert float(loss) == 0.0 and loss.requires_grad
+    assert module.skipped_items == 2

@@ -168,3 +168,21 @@ def test_cli_pretrain_export_and_plot(audio_dir, tmp_path, monkeypatch):
     assert exported.exit_code == 0, exported.output
     assert runner.invoke(plot_command, [str(run)]).exit_code == 0
     assert (run / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    from pretrain import train
+
+    target = tmp_path / "last.ckpt"
+    io = train.AtomicCheckpointIO()
+    io.save_checkpoint({"global_step": 1}, target)
+
+    def crash(obj, f):  # a write that dies half way, as on SIGKILL or a full disk
+        f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(train.torch, "save", crash)
+    with pytest.raises(OSError):
+        io.save_checkpoint({"global_step": 2}, target)
+    assert torch.load(target, weights_only=True) == {"global_step": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary left behind

@@ -117,6 +117,9 @@ def test_vanished_file_reads_as_none_and_collate_counts_it(musicnet, tmp_path):
     assert dataset[CropRequest(bad_index, 0, 8000, 0)] is None
     batch = collate([good, None], 7)
     assert batch["waves"].shape == (1, 8000) and batch["failed"] == 1 and batch["batch"] == 7
+    assert not batch["empty"]
+    empty = collate([None, None], 8)
+    assert empty["empty"] and empty["failed"] == 2 and empty["waves"].abs().sum() == 0
 
 
 def test_batches_respect_the_sample_budget_and_crop_cap():

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 import torch
 
 from eval_harness.analysis import AnalysisError, cooccurrence
 from eval_harness.analysis.layers import backbone_of, normalize_audio
+
+if TYPE_CHECKING:
+    from hear_w2v_music.checkpoints import Checkpoint
 
 LABELS = ("instrument", "pitch")  # label kinds, in the paper's figure order (Fig. 1, Fig. 2)
 HOP = 320  # samples between frames at 16 kHz (20 ms)
@@ -40,7 +44,7 @@ class NoteCodes:
         return int(self.codes.shape[1])
 
 
-def require_quantizer(checkpoint) -> None:
+def require_quantizer(checkpoint: Checkpoint) -> None:
     """Raise AnalysisError unless the checkpoint really loaded quantizer weights (`"quantizer" in heads`)."""
     if "quantizer" not in checkpoint.heads:
         raise AnalysisError(
@@ -81,7 +85,8 @@ def frame_levels_db(audio: np.ndarray, frames: int) -> np.ndarray:
     return 20.0 * np.log10(np.maximum(rms, 1e-10))
 
 
-def extract_codes(checkpoint, audio_batches, min_db: float | None = None) -> NoteCodes:
+def extract_codes(checkpoint: Checkpoint, audio_batches: Iterable[np.ndarray], min_db: float | None = None
+                  ) -> NoteCodes:
     """Codes of every frame of every note.
 
     Args:
