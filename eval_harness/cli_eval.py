@@ -46,7 +46,7 @@ def _setup_logging() -> None:
 @click.option("--layerdrop", default=0.0, show_default=True, type=click.FloatRange(0, 1, max_open=True),
               help="FT only: transformer layerdrop (off by default).")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
-              help="FE embedding cache (default $W2V_MUSIC_CACHE or ~/.cache/w2v-music/embeddings).")
+              help="FE embedding cache folder (default $W2V_MUSIC_CACHE/embeddings or ~/.cache/w2v-music/embeddings).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
 def finetune_cmd(task: str, mode: str, model: str, data: Path, out: Path, batch_size: int, max_epochs: int,
                  patience: int, seed: int, device: str, precision: str, layer: str, max_per_split: int | None,

@@ -30,8 +30,8 @@ from torch import nn
 from eval_harness import nsynth
 from eval_harness.audio_io import write_json_atomic
 from eval_harness.metrics import check_labels, confusion_matrix, task_metrics
-from eval_harness.probe import EmbeddingCache, Encoder, cached_features, head_predict, normalize_audio, \
-    resolve_layers, train_head
+from eval_harness.probe import (EmbeddingCache, Encoder, Featurizer, cached_features, head_predict,
+                                 normalize_audio, resolve_layers, train_head)
 from eval_harness.training import EarlyStopping, FitConfig, fit, predict
 
 log = logging.getLogger(__name__)
@@ -166,8 +166,8 @@ def _prepare_out(cfg: FinetuneConfig, out: Path) -> dict | None:
     return json.loads(done.read_text()) if done.is_file() else None
 
 
-def run_fe(cfg: FinetuneConfig, data: RunData, out: Path, featurizer, cache: EmbeddingCache, progress: bool
-           ) -> tuple[dict, list[dict]]:
+def run_fe(cfg: FinetuneConfig, data: RunData, out: Path, featurizer: Featurizer, cache: EmbeddingCache,
+           progress: bool) -> tuple[dict, list[dict]]:
     """FE on cached features. Returns (the record of the last requested layer's head, per-layer rows)."""
     layers = resolve_layers(cfg.layer, featurizer.num_layers)
     device = cfg.resolved_device()
@@ -208,7 +208,7 @@ def run_ft(cfg: FinetuneConfig, data: RunData, out: Path, encoder: Encoder, prog
 
 
 def run_finetune(cfg: FinetuneConfig, out: Path | str, cache_dir: Path | str | None = None, progress: bool = True,
-                 command: str | None = None, featurizer=None) -> dict:
+                 command: str | None = None, featurizer: Featurizer | None = None) -> dict:
     """Run one (model, task, mode) experiment into RUN=`out`; resumes, and returns a finished run's record.
 
     Writes RUN/config.json, RUN/result.json (the record), RUN/confusion.png, and for `--layer all`

@@ -124,8 +124,9 @@ def data_fingerprint(notes: Sequence[Note]) -> str:
 
 def default_cache_dir() -> Path:
     """$W2V_MUSIC_CACHE, else $XDG_CACHE_HOME/w2v-music (default ~/.cache/w2v-music), plus /embeddings."""
-    root = os.environ.get("W2V_MUSIC_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "w2v-music"
-    return Path(root) / "embeddings"
+    if os.environ.get("W2V_MUSIC_CACHE"):
+        return Path(os.environ["W2V_MUSIC_CACHE"]) / "embeddings"
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "w2v-music" / "embeddings"
 
 
 class EmbeddingCache:
@@ -223,7 +224,10 @@ class LinearHead(nn.Module):
 
 def array_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int | None = None):
     """Batches of (x, y) rows; shuffled by a generator seeded with `seed` when it is given."""
-    order = torch.arange(len(y)) if seed is None else torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    if seed is None:
+        order = torch.arange(len(y))
+    else:
+        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     for start in range(0, len(y), batch_size):
         idx = order[start:start + batch_size]
         yield x[idx], y[idx]

@@ -12,7 +12,6 @@ transformer sees less context, hence ``context_seconds`` on each side of every k
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F

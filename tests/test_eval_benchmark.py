@@ -50,4 +50,5 @@ def test_missing_analysis_module_is_a_clear_error(tmp_path, toy, monkeypatch):
 
 
 def test_slug():
-    assert slug("random:music-small") == "random_music-small" and slug("/a/b/wav2vec_small.pt") == "a_b_wav2vec_small.pt"
+    assert slug("random:music-small") == "random_music-small"
+    assert slug("/a/b/wav2vec_small.pt") == "a_b_wav2vec_small.pt"
