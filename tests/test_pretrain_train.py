@@ -18,6 +18,15 @@ from pretrain.train import METRIC_COLUMNS, run_pretraining
 STEPS = 4  # N of "2N straight vs N, stop, resume, N"
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread: on a shared 2-core machine two threads spin against other processes (20x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def audio_dir(tmp_path_factory) -> Path:
     """Six 3 s clips at 44.1 kHz in MusicNet layout, plus one corrupt wav."""
