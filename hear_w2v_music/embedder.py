@@ -12,6 +12,7 @@ transformer sees less context, hence ``context_seconds`` on each side of every k
 """
 from __future__ import annotations
 
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -102,6 +103,10 @@ class Wav2Vec2Embedder(torch.nn.Module):
         ``T = frames.num_frames(n_samples)``, frame k centred at 12.5 + 20 k ms.
         """
         audio = self.validate(audio)
+        if self.dtype == torch.bfloat16 and audio.device.type == "cpu" and not cpu_has_native_bf16():
+            warnings.warn("precision='bf16' on a CPU without AVX512-BF16 or AMX is emulated and several times "
+                          "slower than fp32 here (see docs/performance.md); use precision='fp32' on this machine",
+                          RuntimeWarning, stacklevel=3)
         n_sounds, n_samples = audio.shape
         with torch.inference_mode():
             x = _normalize(audio) if self.checkpoint.normalize else audio
@@ -201,6 +206,12 @@ class Wav2Vec2Embedder(torch.nn.Module):
         var = (total_sq / n_out - mean * mean).clamp_min(0.0)
         rstd = 1.0 / torch.sqrt(var + first.layer_norm.eps)
         return mean[:, :, None].float(), rstd[:, :, None].float()
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); without it bf16 is emulated."""
+    cpu = torch.cpu
+    return any(getattr(cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
 def _normalize(audio: torch.Tensor) -> torch.Tensor:

@@ -48,3 +48,12 @@ def noise():
         g = torch.Generator().manual_seed(seed)
         return (torch.rand(n_sounds, n_samples, generator=g) * 2 - 1).float()
     return make
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test: on a shared 2-core machine two threads spin against other processes."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,6 +1,8 @@
 """The HEAR 2021 contract of hear_w2v_music, as properties on tiny random-init models."""
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -180,6 +182,7 @@ def test_plan_windows_partitions_frames():
                 assert w.stop - w.keep_stop >= min(50, n - w.keep_stop)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_bf16_close_to_fp32(checkpoint, noise):
     audio = noise(2, 16000, seed=8)
     ref, _ = hm.Wav2Vec2Embedder(hm.load_checkpoint("random:tiny"))(audio)
@@ -218,3 +221,16 @@ def test_float64_is_cast(model, noise):
 def test_wrong_model_object(noise):
     with pytest.raises(TypeError, match="load_model"):
         hm.get_scene_embeddings(noise(1, 1000), torch.nn.Linear(2, 2))
+
+
+def test_bf16_warns_on_cpu_without_native_bf16(noise, monkeypatch):
+    import hear_w2v_music.embedder as embedder
+
+    model = hm.Wav2Vec2Embedder(hm.load_checkpoint("random:tiny"), precision="bf16")
+    monkeypatch.setattr(embedder, "cpu_has_native_bf16", lambda: False)
+    with pytest.warns(RuntimeWarning, match="emulated"):
+        model(noise(1, 4000))
+    monkeypatch.setattr(embedder, "cpu_has_native_bf16", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model(noise(1, 4000))

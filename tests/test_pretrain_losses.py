@@ -12,13 +12,7 @@ from pretrain.losses import compute_mask, grad_multiply, sample_negatives
 from pretrain.module import Wav2Vec2Pretraining
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: on a shared 2-core machine two threads spin against other processes (20x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _module(*overrides: str) -> Wav2Vec2Pretraining:

@@ -18,13 +18,7 @@ from pretrain.train import METRIC_COLUMNS, run_pretraining
 STEPS = 4  # N of "2N straight vs N, stop, resume, N"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: on a shared 2-core machine two threads spin against other processes (20x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
