@@ -32,4 +32,4 @@ test-fast: venv
 	$(PY) -m pytest -q -x tests
 
 clean-venv:
-	rm -rf $(VENV) .venv-hear
+	rm -rf $(VENV) $${XDG_CACHE_HOME:-$$HOME/.cache}/w2v-music/venv-hear

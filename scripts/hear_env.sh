@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create (or reuse) the side environment `.venv-hear` for the real HEAR tools.
+# Create (or reuse) the side environment of the real HEAR tools.
 #
 # Usage: source scripts/hear_env.sh   (or: bash scripts/hear_env.sh to only build it)
 #
@@ -11,11 +11,13 @@
 # when they need flags, EXTRA_PIP_FLAGS (e.g. "--no-deps"); for several groups with different flags
 # call `hear_env_install FLAGS -- PACKAGES...` after sourcing. The stamp records torch, hearvalidator,
 # setup.py's hash and the extras, so the environment is rebuilt only when one of them changes.
-# HEAR_VENV overrides the location.
+# It lives outside the checkout (default ~/.cache/w2v-music/venv-hear, HEAR_VENV overrides it) so that
+# every clone on a machine, CI's fresh clones included, reuses it; on reuse, this package's editable
+# install is re-pointed at the current checkout (a few seconds, no download).
 set -euo pipefail
 
 _HEAR_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-HEAR_VENV="${HEAR_VENV:-$_HEAR_ROOT/.venv-hear}"
+HEAR_VENV="${HEAR_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/w2v-music/venv-hear}"
 HEAR_PY="$HEAR_VENV/bin/python"
 EXTRA_PACKAGES="${EXTRA_PACKAGES:-}"
 EXTRA_PIP_FLAGS="${EXTRA_PIP_FLAGS:-}"
@@ -35,6 +37,7 @@ hear_env_install() {
 
 _hear_env_build() {
     echo "[hear_env] building $HEAR_VENV (torch, TensorFlow CPU: a large download, minutes)" >&2
+    rm -rf "$HEAR_VENV" && mkdir -p "$(dirname "$HEAR_VENV")"
     python3 -m venv "$HEAR_VENV"
     "$HEAR_PY" -m pip install -q --upgrade pip
     hear_env_install -- "torch==2.13.0"
@@ -51,6 +54,11 @@ _hear_env_build() {
 
 if [[ -x "$HEAR_PY" && -f "$HEAR_VENV/.stamp" && "$(cat "$HEAR_VENV/.stamp")" == "$(_hear_stamp_text)" ]]; then
     echo "[hear_env] reusing $HEAR_VENV" >&2
+    installed="$("$HEAR_PY" -c 'import hear_w2v_music, os; print(os.path.dirname(os.path.dirname(os.path.abspath(hear_w2v_music.__file__))))' 2>/dev/null || true)"
+    if [[ "$installed" != "$_HEAR_ROOT" ]]; then
+        echo "[hear_env] pointing its hear-w2v-music install at $_HEAR_ROOT" >&2
+        hear_env_install --no-deps -- -e "$_HEAR_ROOT"
+    fi
 else
     _hear_env_build
 fi

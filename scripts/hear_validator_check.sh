@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the real hear-validator 2021.0.6 on hear_w2v_music with a tiny random-init checkpoint.
 #
-# Builds or reuses the side environment `.venv-hear` (scripts/hear_env.sh), saves a tiny
+# Builds or reuses the side environment `~/.cache/w2v-music/venv-hear` (`HEAR_VENV`) (scripts/hear_env.sh), saves a tiny
 # Wav2Vec2ForPreTraining as an HF model dir in a temporary directory, and runs
 # `hear-validator hear_w2v_music --model <dir>`. Fails unless it exits 0 and says "Looks good!".
 set -euo pipefail

@@ -5,9 +5,9 @@
 # Usage: bash scripts/heareval_check.sh            (a tiny random model; what CI runs, a few minutes)
 #        MODEL=music-small NOTES=600 bash scripts/heareval_check.sh   (a bundled or any other model source)
 #
-# 1. Builds or reuses `.venv-hear` (scripts/hear_env.sh), then adds heareval with --no-deps and its
+# 1. Builds or reuses the side environment `~/.cache/w2v-music/venv-hear` (`HEAR_VENV`) (scripts/hear_env.sh), then adds heareval with --no-deps and its
 #    dependencies (pytorch-lightning 1.9.5, "setuptools<81", ...) in that side environment only,
-#    once (stamp file .venv-hear/.heareval-stamp).
+#    once (stamp file $HEAR_VENV/.heareval-stamp).
 # 2. Renders NOTES notes with make-nsynth and exports them with export-hear-tasks (pitch, instrument).
 # 3. heareval.embeddings.runner hear_w2v_music --model MODEL, then heareval.predictions.runner per task.
 # 4. Fails unless every task has test.predicted-scores.json with numeric scores; prints heareval's test
