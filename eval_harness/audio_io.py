@@ -83,6 +83,7 @@ def read_wav(path: str | os.PathLike, sample_rate: int | None = None, num_sample
 def _temp_sibling(path: Path) -> Path:
     """A unique temporary name next to `path` (same filesystem, so a rename is atomic)."""
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o644)  # mkstemp makes 0600 files; outputs are ordinary files
     os.close(fd)
     return Path(name)
 

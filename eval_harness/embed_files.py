@@ -37,6 +37,7 @@ def read_mono_16k(path: str | Path) -> np.ndarray:
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:
     """``np.save`` to a temporary file beside ``path``, then rename it into place."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o644)  # mkstemp makes 0600 files; outputs are ordinary files
     try:
         with os.fdopen(fd, "wb") as f:
             np.save(f, array)

@@ -6,6 +6,7 @@ model, task, mode, accuracy (fraction in [0, 1]), macro_f1, seed, command; pitch
 """
 from __future__ import annotations
 
+import os
 import csv
 import io
 import json
@@ -173,6 +174,7 @@ def _save_fig(fig, path: Path) -> Path:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.fchmod(fd, 0o644)  # mkstemp makes 0600 files; outputs are ordinary files
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=110)

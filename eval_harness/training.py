@@ -140,6 +140,7 @@ def save_checkpoint_atomic(obj: dict, path: Path) -> None:
     """torch.save under a temporary name in the same folder, then rename (never a half-written file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o644)  # mkstemp makes 0600 files; outputs are ordinary files
     os.close(fd)
     try:
         torch.save(obj, tmp)

@@ -183,6 +183,7 @@ def save(config: PretrainConfig, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o644)  # mkstemp makes 0600 files; outputs are ordinary files
     with os.fdopen(fd, "w") as f:
         yaml.safe_dump(config.to_dict(), f, sort_keys=False)
     os.chmod(tmp, 0o644)

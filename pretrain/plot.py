@@ -60,6 +60,7 @@ def plot_training(run_dir: str | Path, out: str | Path | None = None) -> Path:
     fig.suptitle(f"wav2vec 2.0 pretraining: {run_dir.name}")
     fig.tight_layout()
     fd, tmp = tempfile.mkstemp(dir=out.parent if out.parent.exists() else None, suffix=".png")
+    os.fchmod(fd, 0o644)  # mkstemp makes 0600 files; outputs are ordinary files
     os.close(fd)
     fig.savefig(tmp, dpi=100)
     plt.close(fig)

@@ -145,6 +145,7 @@ def build_manifest(root: str | Path, musicnet_splits: tuple[str, ...] | list[str
 def _write_json(path: Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o644)  # mkstemp makes 0600 files; outputs are ordinary files
     with os.fdopen(fd, "w") as f:
         json.dump(payload, f)
     os.replace(tmp, path)

@@ -24,6 +24,7 @@ def save_figure(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.fchmod(fd, 0o644)  # mkstemp makes 0600 files; outputs are ordinary files
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=DPI)
