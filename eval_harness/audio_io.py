@@ -80,12 +80,25 @@ def read_wav(path: str | os.PathLike, sample_rate: int | None = None, num_sample
     return audio
 
 
-def _temp_sibling(path: Path) -> Path:
-    """A unique temporary name next to `path` (same filesystem, so a rename is atomic)."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, 0o644)  # mkstemp makes 0600 files; outputs are ordinary files
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary sibling of ``path`` to write; rename it onto ``path`` when the block succeeds.
+
+    The temporary file is in the same folder (so the rename is atomic), mode 0644 (``mkstemp``
+    alone makes private 0600 files), and removed if the block raises: a reader never sees a
+    half-written ``path``. ``suffix`` matters to writers that infer the format from the name (PNG).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.fchmod(fd, 0o644)
     os.close(fd)
-    return Path(name)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
@@ -114,26 +127,14 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> N
 
 def write_wav_atomic(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> None:
     """`write_wav` under a temporary name, then rename (a reader never sees a half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_sibling(path)
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_bytes(wav_bytes(audio, sample_rate))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write a UTF-8 text file under a temporary name, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_sibling(path)
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any, indent: int | None = 1) -> None:

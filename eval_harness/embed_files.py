@@ -5,8 +5,6 @@ float32 in ms, written atomically (a temporary name, then a rename).
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -14,6 +12,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 import torch
+
+from eval_harness.audio_io import atomic_path
 
 from hear_w2v_music import Wav2Vec2Embedder, get_timestamp_embeddings
 
@@ -36,15 +36,8 @@ def read_mono_16k(path: str | Path) -> np.ndarray:
 
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:
     """``np.save`` to a temporary file beside ``path``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, 0o644)  # mkstemp makes 0600 files; outputs are ordinary files
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, array)
 
 
 def output_paths(audio_path: Path, out_dir: Path) -> tuple[Path, Path]:

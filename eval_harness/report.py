@@ -6,7 +6,6 @@ model, task, mode, accuracy (fraction in [0, 1]), macro_f1, seed, command; pitch
 """
 from __future__ import annotations
 
-import os
 import csv
 import io
 import json
@@ -166,20 +165,7 @@ def layer_curve(rows: Sequence[dict], csv_path: Path | str, png_path: Path | str
 
 
 def _save_fig(fig, path: Path) -> Path:
-    """Save a matplotlib figure as PNG under a temporary name, then rename; closes the figure."""
-    import os
-    import tempfile
+    """Save a matplotlib figure as PNG atomically and close it (the analyses' saver, at 110 dpi)."""
+    from eval_harness.analysis.plots import save_figure
 
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.fchmod(fd, 0o644)  # mkstemp makes 0600 files; outputs are ordinary files
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    return save_figure(fig, path, dpi=110)

@@ -10,8 +10,6 @@ import contextlib
 import copy
 import logging
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -20,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+
+from eval_harness.audio_io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -138,15 +138,8 @@ def predict(model: nn.Module, batches: Batches, device: str = "cpu", precision: 
 
 def save_checkpoint_atomic(obj: dict, path: Path) -> None:
     """torch.save under a temporary name in the same folder, then rename (never a half-written file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, 0o644)  # mkstemp makes 0600 files; outputs are ordinary files
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def _load_resume(path: Path | None, model: nn.Module, optimizer: torch.optim.Optimizer

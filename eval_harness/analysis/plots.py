@@ -4,8 +4,6 @@ matplotlib with the Agg backend; every PNG is written under a temporary name and
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -15,24 +13,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from eval_harness.analysis.cooccurrence import Cooccurrence, order_codes  # noqa: E402
+from eval_harness.audio_io import atomic_path  # noqa: E402
 
 DPI = 120  # dots per inch of the saved PNGs
 
 
-def save_figure(fig, path: str | Path) -> Path:
+def save_figure(fig, path: str | Path, dpi: int = DPI) -> Path:
     """Save a matplotlib figure as PNG atomically (temporary sibling, then rename) and close it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.fchmod(fd, 0o644)  # mkstemp makes 0600 files; outputs are ordinary files
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=DPI)
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=dpi)
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def conditional(counts: np.ndarray) -> np.ndarray:
