@@ -4,6 +4,11 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
+DATA_PACKAGES = {  # package -> its data files
+    "hear_w2v_music.weights": ["*/*.json", "*/*.safetensors", "*/SHA256SUMS"],  # bundled checkpoints
+    "pretrain.presets": ["*.yaml"],
+    "pretrain.texts": ["*.txt"],
+}
 
 setup(
     name="hear-w2v-music",
@@ -12,12 +17,11 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["hear_w2v_music*", "pretrain*", "eval_harness*"]),
+    # The data folders are listed as packages of their own (namespace packages without __init__.py),
+    # as setuptools expects of any folder that ships files inside a package.
+    packages=find_packages(include=["hear_w2v_music*", "pretrain*", "eval_harness*"]) + list(DATA_PACKAGES),
     include_package_data=True,
-    package_data={
-        "hear_w2v_music": ["weights/*/*.json", "weights/*/*.safetensors", "weights/*/SHA256SUMS"],
-        "pretrain": ["presets/*.yaml", "texts/*.txt"],
-    },
+    package_data=DATA_PACKAGES,
     # Core: what the HEAR module and the CLI need. torch has a lower bound only (no upper pin).
     install_requires=[
         "torch>=2.1",

@@ -1,12 +1,16 @@
 """Embedding speed and memory of hear_w2v_music on the BASE architecture (random init), CPU.
 
-Part 1 (same process, interleaved repeats): our ``get_timestamp_embeddings`` in fp32 and bf16
-against a plain HF ``Wav2Vec2Model`` fp32 forward (``torch.no_grad``) on the same 10 s input,
-with the same weights; prints medians, the speed ratios and the cosine similarity bf16 vs fp32.
-Part 2 (one subprocess per length, so peak RSS is per length): 5, 10 and 20 minutes of noise,
-wall time and peak resident memory.
+First the machine: CPU model, torch's CPU capability, whether the OS reports the native-bf16 flags
+(``avx512_bf16``, ``amx_bf16``) and what ``precision="auto"`` picks here, since bf16 is fast or
+emulated depending on them. Part 1 (same process, interleaved repeats): our
+``get_timestamp_embeddings`` in fp32 and bf16 against a plain HF ``Wav2Vec2Model`` fp32 forward
+(``torch.no_grad``) on the same 10 s input, with the same weights; prints medians, the ratios of
+ours fp32 and ours bf16 to plain HF fp32, and the cosine similarity bf16 vs fp32. Part 2 (one
+subprocess per length, so peak RSS is per length): 5, 10 and 20 minutes of noise, wall time and
+peak resident memory.
 
     .venv/bin/python benchmarks/embed_speed.py [--repeats 5] [--minutes 5 10 20] [--skip-long]
+    .venv/bin/python benchmarks/embed_speed.py --repeats 1 --seconds 1 --skip-long   # a quick check
 """
 from __future__ import annotations
 
@@ -29,11 +33,23 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def machine() -> dict:
+    """The CPU this runs on: model, torch capability, native-bf16 flags and what precision="auto" picks."""
+    from hear_w2v_music.precision import NATIVE_BF16_FLAGS, cpu_flags, cpu_name, resolve_precision
+
+    flags = cpu_flags()
+    capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "unknown")()
+    auto, reason = resolve_precision("auto", "cpu")
+    return {"cpu": cpu_name(), "torch": torch.__version__, "cpu_capability": capability,
+            **{flag: flag in flags for flag in NATIVE_BF16_FLAGS}, "auto_precision": auto, "auto_reason": reason,
+            "threads": torch.get_num_threads()}
+
+
 def speed(repeats: int, seconds: float) -> dict:
     """Median seconds of HF fp32, ours fp32 and ours bf16 on one (1, seconds * 16000) clip."""
     import hear_w2v_music as hm
 
-    ours32 = hm.Wav2Vec2Embedder(hm.load_checkpoint("random:base"))
+    ours32 = hm.Wav2Vec2Embedder(hm.load_checkpoint("random:base"), precision="fp32")
     ours16 = hm.Wav2Vec2Embedder(hm.load_checkpoint("random:base"), precision="bf16")
     plain = hm.load_checkpoint("random:base").model.wav2vec2.eval()  # same seed: same weights
     audio = (torch.rand(1, int(seconds * SR), generator=torch.Generator().manual_seed(0)) * 2 - 1)
@@ -84,7 +100,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--minutes", type=float, nargs="+", default=[5, 10, 20])
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="for the long-audio part")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="fp32",
+                        help="for the long-audio part")
     parser.add_argument("--skip-long", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--_long", type=float, help=argparse.SUPPRESS)
@@ -92,13 +109,20 @@ def main() -> None:
     if args._long is not None:
         print(json.dumps(long_audio(args._long, args.precision)))
         return
+    m = machine()
+    native = m["avx512_bf16"] or m["amx_bf16"]
+    print(f"machine: {m['cpu']}, torch {m['torch']}, CPU capability {m['cpu_capability']}, "
+          f"avx512_bf16 {'yes' if m['avx512_bf16'] else 'no'}, amx_bf16 {'yes' if m['amx_bf16'] else 'no'}, "
+          f"{m['threads']} threads; precision='auto' -> {m['auto_precision']} ({m['auto_reason']})", flush=True)
     if not args.skip_speed:
-        r = speed(args.repeats, args.seconds)
+        r = {**speed(args.repeats, args.seconds), "machine": m}
         print(json.dumps(r, indent=1))
-        print(f"10 s BASE: HF fp32 {r['audio_s_per_s']['hf_fp32']:.2f} audio-s/s | ours fp32 "
-              f"{r['audio_s_per_s']['ours_fp32']:.2f} ({r['speedup_fp32']:.2f}x, target >= 1.2x) | ours bf16 "
-              f"{r['audio_s_per_s']['ours_bf16']:.2f} ({r['speedup_bf16']:.2f}x, target >= 2.5x) | cosine bf16/fp32 "
-              f"min {r['cosine_bf16_vs_fp32']['min']:.4f}")
+        a = r["audio_s_per_s"]
+        print(f"{args.seconds:g} s BASE: plain HF fp32 {a['hf_fp32']:.2f} audio-s/s | ours fp32 {a['ours_fp32']:.2f} "
+              f"({r['speedup_fp32']:.2f}x HF fp32, target >= 1.0x) | ours bf16 {a['ours_bf16']:.2f} "
+              f"({r['speedup_bf16']:.2f}x HF fp32, target >= 2.2x where bf16 is native"
+              f"{'' if native else '; this CPU emulates it'}) "
+              f"| cosine bf16/fp32 min {r['cosine_bf16_vs_fp32']['min']:.4f}")
     if not args.skip_long:
         rows = []
         for minutes in args.minutes:

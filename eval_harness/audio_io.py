@@ -101,6 +101,18 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
         tmp.unlink(missing_ok=True)
 
 
+def remove_temporaries(folder: str | os.PathLike, suffix: str = ".tmp") -> list[Path]:
+    """Delete the hidden ``.<name>.*<suffix>`` files that `atomic_path` writes in ``folder``; return them.
+
+    A process killed mid-write leaves its temporary behind. Only for folders that one process owns
+    (a run directory): a live writer's temporary would be deleted too.
+    """
+    found = sorted(p for p in Path(folder).glob(f".*{suffix}") if p.is_file())
+    for p in found:
+        p.unlink(missing_ok=True)
+    return found
+
+
 def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
     """Encode float audio in [-1, 1], shape (n,) or (n, channels), as a 16-bit PCM wav file (bytes).
 

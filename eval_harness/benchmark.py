@@ -2,8 +2,11 @@
 
 With no arguments: render `data/nsynth-mini` if absent, then FE for music-small, speech-small, a
 random init of music-small and the log-mel reference on both tasks. Each model is loaded once and
-its embeddings extracted once (the FE cache) and reused by both tasks. Writes OUT/results.json,
-OUT/results.md and one run directory per (model, task, mode) under OUT/runs/.
+its embeddings extracted once (the FE cache) and reused by both tasks. Writes OUT/results.json (records
+with 95 % bootstrap intervals and per-note predictions, and the paired differences of each pretrained
+model to random init and to the speech model), OUT/results.md (the table, the differences and a
+paragraph on their significance, the figures), OUT/*.png and one run directory per (model, task, mode)
+under OUT/runs/.
 """
 from __future__ import annotations
 
@@ -17,9 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from eval_harness import report
-from eval_harness.baselines import DEFAULT_MODELS, LOGMEL, ModelUnavailable, load_featurizer
+from eval_harness import compare, figures, report
+from eval_harness.baselines import DEFAULT_MODELS, LOGMEL, SPEECH, ModelUnavailable, load_featurizer
 from eval_harness.finetune import MODES, FinetuneConfig, run_finetune
+from eval_harness.nsynth import get_task
+from eval_harness.probe import PROBES
+from eval_harness.stats import N_BOOT
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +53,15 @@ class BenchmarkConfig:
     max_epochs: int = 100
     patience: int = 10
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"  # resolved per device by FinetuneConfig (hear_w2v_music.precision)
     cache_dir: Path | None = None
     with_analysis: bool = False
     progress: bool = True
+    probe: str = "linear"  # FE probe: "linear" (the paper's) or "mlp" (MARBLE's)
+    layer: str = "last"  # FE layer: "last", "all" (a curve per model), "weighted" or an index
+    standardize: bool = False  # FE: standardise probe inputs
+    seeds: int = 1  # FE: probe repeats with seeds seed, seed+1, ... (mean ± sd)
+    n_boot: int = N_BOOT  # bootstrap replicates of intervals and paired differences
 
     def __post_init__(self) -> None:
         bad = [m for m in self.modes if m not in MODES]
@@ -58,6 +69,34 @@ class BenchmarkConfig:
             raise ValueError(f"unknown mode(s) {', '.join(bad)}: expected a subset of {', '.join(MODES)}")
         if not self.models:
             raise ValueError("no models to benchmark")
+        for task in self.tasks:
+            get_task(task)
+        if self.probe not in PROBES:
+            raise ValueError(f"unknown probe {self.probe!r}: expected one of {', '.join(PROBES)}")
+        if self.seeds < 1 or self.n_boot < 1:
+            raise ValueError("seeds and n_boot must be at least 1")
+
+    def run_config(self, model: str, task: str, mode: str, data: Path) -> FinetuneConfig:
+        """The `FinetuneConfig` of one (model, task, mode); the probe options apply to FE only."""
+        fe = dict(probe=self.probe, layer=self.layer, standardize=self.standardize, seeds=self.seeds) \
+            if mode == "fe" else {}
+        return FinetuneConfig(task=task, mode=mode, model=model, data=str(data), batch_size=self.batch_size,
+                              max_epochs=self.max_epochs, patience=self.patience, seed=self.seed, device=self.device,
+                              precision=self.precision, max_per_split=self.max_per_split, n_boot=self.n_boot, **fe)
+
+
+def run_name(cfg: FinetuneConfig) -> str:
+    """The run folder of one (task, mode) under OUT/runs/MODEL: "pitch-fe", plus the non-default FE options."""
+    parts = [cfg.task, cfg.mode]
+    if cfg.probe != "linear":
+        parts.append(cfg.probe)
+    if cfg.layer != "last":
+        parts.append(f"layer{cfg.layer}")
+    if cfg.standardize:
+        parts.append("std")
+    if cfg.seeds != 1:
+        parts.append(f"seeds{cfg.seeds}")
+    return "-".join(parts)
 
 
 @dataclass
@@ -128,25 +167,26 @@ def run_benchmark(cfg: BenchmarkConfig, command: str | None = None) -> Benchmark
                 continue
         for task in cfg.tasks:
             _say(f"[{i}/{len(jobs)}] {model} {mode.upper()} {task} ({time.perf_counter() - start:.0f} s elapsed)")
-            run_cfg = FinetuneConfig(task=task, mode=mode, model=model, data=str(data), batch_size=cfg.batch_size,
-                                     max_epochs=cfg.max_epochs, patience=cfg.patience, seed=cfg.seed,
-                                     device=cfg.device, precision=cfg.precision, max_per_split=cfg.max_per_split)
+            run_cfg = cfg.run_config(model, task, mode, data)
             try:
-                rec = run_finetune(run_cfg, out / "runs" / slug(model) / f"{task}-{mode}", cfg.cache_dir,
+                rec = run_finetune(run_cfg, out / "runs" / slug(model) / run_name(run_cfg), cfg.cache_dir,
                                    cfg.progress, featurizer=featurizer)
             except ModelUnavailable as err:
                 skipped.append(f"{model} {mode}: {err}")
                 _say(f"skipping {model} {mode}: {err}")
                 break
             records.append(rec)
-            _say(f"    accuracy {100 * rec['accuracy']:.1f} %, macro-F1 {100 * rec['macro_f1']:.1f} %")
+            _say(f"    accuracy {report.accuracy_cell(rec)} %, macro-F1 {100 * rec['macro_f1']:.1f} %")
     notes = "".join(f"- skipped: {s}\n" for s in skipped)
     if records:
         rec = records[0]
         notes = (f"Data: `{data}` ({rec['n_train']} / {rec['n_valid']} / {rec['n_test']} train / valid / test "
                  f"notes{'' if cfg.max_per_split is None else f', at most {cfg.max_per_split} per split'}), "
-                 f"seed {cfg.seed}.\n\n") + notes
-    markdown = report.results_markdown(records, "NSynth benchmark (Table 1 style)", notes)
+                 f"seed {cfg.seed}{f', probe seeds {cfg.seed}..{cfg.seed + cfg.seeds - 1}' if cfg.seeds > 1 else ''}"
+                 f".\n\n") + notes
+    comparisons = compare.comparisons(records, SPEECH, cfg.n_boot)
+    figs = figures.benchmark_figures(records, out)
+    markdown = report.results_markdown(records, "NSynth benchmark (Table 1 style)", notes, comparisons, figs)
     if cfg.with_analysis:
         wav2vec = [m for m in cfg.models if m != LOGMEL]
         if not wav2vec:
@@ -155,7 +195,7 @@ def run_benchmark(cfg: BenchmarkConfig, command: str | None = None) -> Benchmark
     wall = time.perf_counter() - start
     meta = {"command": command or benchmark_command(cfg), "data": str(data), "seed": cfg.seed,
             "max_per_split": cfg.max_per_split, "skipped": skipped, "wall_s": round(wall, 1)}
-    paths = report.write_results(out, records, meta, markdown)
+    paths = report.write_results(out, records, meta, markdown, comparisons)
     return BenchmarkResult(records, skipped, markdown, paths, wall)
 
 
@@ -167,6 +207,14 @@ def benchmark_command(cfg: BenchmarkConfig) -> str:
         args += ["--data", str(cfg.data)]
     if cfg.max_per_split != DEFAULT_MAX_PER_SPLIT:
         args += ["--max-per-split", str(cfg.max_per_split or 0)]
+    if list(cfg.tasks) != list(TASKS):
+        args += ["--tasks", ",".join(cfg.tasks)]
+    defaults = BenchmarkConfig()
+    for name in ("probe", "layer", "seeds", "n_boot"):
+        if getattr(cfg, name) != getattr(defaults, name):
+            args += [f"--{name.replace('_', '-')}", str(getattr(cfg, name))]
+    if cfg.standardize:
+        args.append("--standardize")
     if cfg.with_analysis:
         args.append("--with-analysis")
     return shlex.join(args)

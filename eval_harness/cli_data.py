@@ -6,8 +6,9 @@ import click
 
 @click.command("make-nsynth")
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--soundfont", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="A .sf2/.sf3 soundfont (default: TimGM6mb.sf2 shipped inside pretty_midi).")
+@click.option("--soundfont", "soundfonts", type=click.Path(exists=True, dir_okay=False), multiple=True,
+              help="A .sf2/.sf3 soundfont; repeat to combine several, each split into train/valid/test "
+                   "(default: TimGM6mb.sf2 shipped inside pretty_midi).")
 @click.option("--size", type=click.Choice(["mini", "small", "full"]), default="mini", show_default=True,
               help="mini ~2k notes (seconds), small ~15k, full ~190k (NSynth has 306k).")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Rendering processes.")
@@ -16,21 +17,31 @@ import click
 @click.option("--oversample", type=click.IntRange(min=1, max=4), default=1, show_default=True,
               help="Render at 16 kHz x N and resample with soxr (less aliasing, slower).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT (only once the new render is complete).")
-def make_nsynth(out: str, soundfont: str | None, size: str, workers: int, seed: int, max_notes: int | None,
+def make_nsynth(out: str, soundfonts: tuple[str, ...], size: str, workers: int, seed: int, max_notes: int | None,
                 oversample: int, overwrite: bool) -> None:
-    """Render NSynth-format notes (4 s, 16 kHz; nsynth-{train,valid,test}/) from a GM soundfont into OUT."""
+    """Render NSynth-format notes (4 s, 16 kHz; nsynth-{train,valid,test}/) from GM soundfonts into OUT."""
     from eval_harness.synth import render_nsynth
 
     try:
-        summary = render_nsynth(out, soundfont, size, workers, seed, max_notes, overwrite, True, oversample)
+        summary = render_nsynth(out, list(soundfonts), size, workers, seed, max_notes, overwrite, True, oversample)
     except (ValueError, FileExistsError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from err
     total = sum(summary.notes.values())
     click.echo(f"{out}: {total} notes ({', '.join(f'{s} {n}' for s, n in summary.notes.items())}) in "
                f"{summary.seconds:.1f} s, {summary.notes_per_second:.0f} notes/s with {workers} workers; "
                f"{summary.skipped_silent} silent notes skipped, {summary.limited} loud notes scaled down")
-    for split, families in summary.instruments.items():
-        click.echo(f"  {split:5s} instruments: " + ", ".join(f"{f} {n}" for f, n in families.items() if n))
+    click.echo(instruments_table(summary.instruments))
+
+
+def instruments_table(instruments: dict[str, dict[str, int]]) -> str:
+    """Instruments per family (rows) and split (columns) as aligned text, with a total row."""
+    splits = list(instruments)
+    families = list(next(iter(instruments.values())))
+    lines = ["  instruments  " + "".join(f"{s:>7s}" for s in splits)]
+    for family in families:
+        lines.append(f"  {family:11s}  " + "".join(f"{instruments[s][family]:7d}" for s in splits))
+    lines.append(f"  {'total':11s}  " + "".join(f"{sum(instruments[s].values()):7d}" for s in splits))
+    return "\n".join(lines)
 
 
 @click.command("export-hear-tasks")

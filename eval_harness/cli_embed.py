@@ -22,7 +22,8 @@ def _layer(value: str | None) -> int | str | None:
 @click.option("--model", "src", default="", show_default=True, help=_SOURCES)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--layer", default=None, help="0 = transformer input, k = block k, -1 = last (default), cnn.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+              help="auto: bf16 where this CPU computes it natively (AVX512-BF16 or AMX), else fp32.")
 @click.option("--skip-existing", is_flag=True, help="Keep outputs that already exist (resume).")
 @click.option("--allow-pickle", is_flag=True, help="Allow full pickle loading (trusted old checkpoints only).")
 def embed(audio: tuple[str, ...], src: str, out_dir: str, layer: str | None, precision: str,
@@ -37,6 +38,7 @@ def embed(audio: tuple[str, ...], src: str, out_dir: str, layer: str | None, pre
 
     try:
         model = load_model(src, layer=_layer(layer), precision=precision, allow_pickle=allow_pickle)
+        click.echo(f"precision {model.precision} ({model.precision_reason})", err=True)
         embed_files(audio, model, out_dir, skip_existing=skip_existing,
                     progress=lambda p, shape: click.echo(f"{p}: {shape[0]} frames x {shape[1]}"))
     except (FileNotFoundError, ValueError, TypeError) as err:

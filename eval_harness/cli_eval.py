@@ -20,8 +20,35 @@ def _setup_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+TASKS = ("pitch", "pitch88", "instrument")  # eval_harness.nsynth.TASKS, named here to keep --help import-free
+
+
+def probe_options(command):
+    """The FE probe options shared by `finetune` and `benchmark`: --probe, --layer, --standardize, --seeds, --n-boot."""
+    options = [
+        click.option("--probe", type=click.Choice(["linear", "mlp"]), default="linear", show_default=True,
+                     help="FE only: linear (the paper's single layer) or mlp (MARBLE's: 512 hidden, ReLU, "
+                          "dropout 0.2); Adam 1e-3, early stop 10."),
+        click.option("--layer", default="last", show_default=True,
+                     help="FE only: the layer to probe (0 = transformer input .. L = last block), 'all' for a "
+                          "per-layer accuracy curve, or 'weighted' for a learned softmax-weighted sum of all layers."),
+        click.option("--standardize", is_flag=True,
+                     help="FE only: standardise probe inputs with the training split's mean and std "
+                          "(the log-mel reference always is)."),
+        click.option("--seeds", default=1, show_default=True, type=click.IntRange(1),
+                     help="FE only: repeat the probe with seeds SEED..SEED+N-1; report mean ± sd."),
+        click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(1),
+                     help="Bootstrap replicates of the 95 % intervals and paired differences."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.command("finetune")
-@click.option("--task", type=click.Choice(["pitch", "instrument"]), required=True, help="NSynth task.")
+@click.option("--task", type=click.Choice(TASKS), required=True,
+              help="NSynth task: pitch (MIDI 9-120, 112 classes, the paper's), pitch88 (MIDI 21-108, 88 classes, "
+                   "HEAR's; other notes dropped) or instrument (family).")
 @click.option("--mode", type=click.Choice(["fe", "ft1", "ft2"]), required=True,
               help="fe: frozen backbone, linear head; ft1: whole network; ft2: all but the CNN feature encoder.")
 @click.option("--model", "model", default="", show_default=True,
@@ -36,10 +63,9 @@ def _setup_logging() -> None:
               help="Early stopping: epochs without a lower validation loss.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="auto", show_default=True, help="auto (cuda when present), cpu, cuda, cuda:1 ...")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
-@click.option("--layer", default="last", show_default=True,
-              help="FE only: the layer to probe (0 = transformer input .. L = last block), or 'all' for a "
-                   "per-layer accuracy curve.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+              help="auto: bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16 or AMX), else fp32.")
+@probe_options
 @click.option("--max-per-split", type=click.IntRange(1), default=None, help="Use a seeded subset of each split.")
 @click.option("--mask-time-prob", default=0.0, show_default=True, type=click.FloatRange(0, 1, max_open=True),
               help="FT only: SpecAugment-style time masking (off by default, see docs/evaluation.md).")
@@ -49,8 +75,9 @@ def _setup_logging() -> None:
               help="FE embedding cache folder (default $W2V_MUSIC_CACHE/embeddings or ~/.cache/w2v-music/embeddings).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
 def finetune_cmd(task: str, mode: str, model: str, data: Path, out: Path, batch_size: int, max_epochs: int,
-                 patience: int, seed: int, device: str, precision: str, layer: str, max_per_split: int | None,
-                 mask_time_prob: float, layerdrop: float, cache_dir: Path | None, no_progress: bool) -> None:
+                 patience: int, seed: int, device: str, precision: str, probe: str, layer: str, standardize: bool,
+                 seeds: int, n_boot: int, max_per_split: int | None, mask_time_prob: float, layerdrop: float,
+                 cache_dir: Path | None, no_progress: bool) -> None:
     """Train and test one classifier on NSynth with the paper's protocol (section 2.2)."""
     _setup_logging()
     from eval_harness.finetune import FinetuneConfig, run_finetune
@@ -59,11 +86,15 @@ def finetune_cmd(task: str, mode: str, model: str, data: Path, out: Path, batch_
         cfg = FinetuneConfig(task=task, mode=mode, model=model, data=str(data), batch_size=batch_size,
                              max_epochs=max_epochs, patience=patience, seed=seed, device=device, precision=precision,
                              layer=layer, max_per_split=max_per_split, mask_time_prob=mask_time_prob,
-                             layerdrop=layerdrop)
+                             layerdrop=layerdrop, probe=probe, standardize=standardize, seeds=seeds, n_boot=n_boot)
         rec = run_finetune(cfg, out, cache_dir, not no_progress, _command_line())
     except (ValueError, RuntimeError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from err
-    line = f"{task} {mode}: accuracy {100 * rec['accuracy']:.2f} %, macro-F1 {100 * rec['macro_f1']:.2f} %"
+    line = (f"{task} {mode}: accuracy {100 * rec['accuracy']:.2f} % (95 % CI {100 * rec['ci_low']:.2f} to "
+            f"{100 * rec['ci_high']:.2f})")
+    if "accuracy_sd" in rec:
+        line += f", sd {100 * rec['accuracy_sd']:.2f} over {len(rec['seeds'])} seeds"
+    line += f", macro-F1 {100 * rec['macro_f1']:.2f} %"
     if "chroma_accuracy" in rec:
         line += f", chroma accuracy {100 * rec['chroma_accuracy']:.2f} %"
     click.echo(f"{line} (best epoch {rec['best_epoch']}, {rec['n_test']} test notes) -> {out}/result.json")
@@ -75,20 +106,24 @@ def finetune_cmd(task: str, mode: str, model: str, data: Path, out: Path, batch_
 @click.option("--models", default=None,
               help="Comma-separated model sources (default: music-small,speech-small,random:music-small,logmel).")
 @click.option("--modes", default="fe", show_default=True, help="Comma-separated subset of fe,ft1,ft2.")
-@click.option("--tasks", default="pitch,instrument", show_default=True)
+@click.option("--tasks", default="pitch,instrument", show_default=True,
+              help=f"Comma-separated subset of {','.join(TASKS)}.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results/benchmark"), show_default=True)
 @click.option("--max-per-split", default=200, show_default=True, type=click.IntRange(0),
               help="A seeded subset of each split (0: all notes).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--max-epochs", default=100, show_default=True, type=click.IntRange(1))
 @click.option("--device", default="auto", show_default=True)
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+              help="auto: bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16 or AMX), else fp32.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
+@probe_options
 @click.option("--with-analysis", is_flag=True, help="Append the codebook and PWCCA analyses to results.md.")
 @click.option("--no-progress", is_flag=True)
 def benchmark_cmd(data: Path | None, models: str | None, modes: str, tasks: str, out: Path, max_per_split: int,
-                  seed: int, max_epochs: int, device: str, precision: str, cache_dir: Path | None,
-                  with_analysis: bool, no_progress: bool) -> None:
+                  seed: int, max_epochs: int, device: str, precision: str, cache_dir: Path | None, probe: str,
+                  layer: str, standardize: bool, seeds: int, n_boot: int, with_analysis: bool,
+                  no_progress: bool) -> None:
     """The main job: FE (and optionally FT1/FT2) for the music, speech and random models; a Table-1 report."""
     _setup_logging()
     from eval_harness.baselines import DEFAULT_MODELS
@@ -99,7 +134,8 @@ def benchmark_cmd(data: Path | None, models: str | None, modes: str, tasks: str,
         cfg = BenchmarkConfig(data=data, models=split(models) if models else DEFAULT_MODELS, modes=split(modes),
                               tasks=split(tasks), out=out, max_per_split=max_per_split or None, seed=seed,
                               max_epochs=max_epochs, device=device, precision=precision, cache_dir=cache_dir,
-                              with_analysis=with_analysis, progress=not no_progress)
+                              with_analysis=with_analysis, progress=not no_progress, probe=probe, layer=layer,
+                              standardize=standardize, seeds=seeds, n_boot=n_boot)
         result = run_benchmark(cfg, _command_line())
     except (ValueError, RuntimeError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from err

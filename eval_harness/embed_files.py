@@ -21,11 +21,18 @@ SAMPLE_RATE = 16000  # Hz
 
 
 def read_mono_16k(path: str | Path) -> np.ndarray:
-    """Read ``path``, mix it down to mono and resample it to 16 kHz with soxr: float32 (n_samples,)."""
+    """Read ``path``, mix it down to mono and resample it to 16 kHz with soxr: float32 (n_samples,).
+
+    Raises ``ValueError`` naming the file when it cannot be read, is empty or holds NaN or Inf.
+    """
     try:
         audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as err:
         raise ValueError(f"cannot read audio from {path}: {err}") from err
+    finite = np.isfinite(audio).all(axis=1)
+    if not finite.all():
+        raise ValueError(f"{path} holds NaN or Inf samples ({int((~finite).sum())} of {finite.size} frames, the "
+                         f"first at {int(np.argmin(finite)) / rate:.3f} s); expected finite samples in [-1, 1]")
     mono = audio.mean(axis=1)
     if rate != SAMPLE_RATE:
         mono = soxr.resample(mono, rate, SAMPLE_RATE, quality="HQ")
@@ -66,8 +73,11 @@ def embed_files(paths: Sequence[str | Path], model: Wav2Vec2Embedder, out_dir: s
         emb_path, ts_path = output_paths(p, out)
         if not (skip_existing and emb_path.exists() and ts_path.exists()):
             audio = torch.from_numpy(read_mono_16k(p))[None].to(model.device)
-            with torch.inference_mode():
-                emb, ts = get_timestamp_embeddings(audio, model)
+            try:
+                with torch.inference_mode():
+                    emb, ts = get_timestamp_embeddings(audio, model)
+            except ValueError as err:
+                raise ValueError(f"{p}: {err}") from err
             save_npy_atomic(ts_path, ts[0].cpu().numpy())
             save_npy_atomic(emb_path, emb[0].cpu().numpy())
             if progress is not None:

@@ -28,11 +28,15 @@ import torch
 from torch import nn
 
 from eval_harness import nsynth
-from eval_harness.audio_io import write_json_atomic
-from eval_harness.metrics import check_labels, confusion_matrix, task_metrics
-from eval_harness.probe import (EmbeddingCache, Encoder, Featurizer, cached_features, head_predict,
-                                 normalize_audio, resolve_layers, train_head)
+from eval_harness.audio_io import remove_temporaries, write_json_atomic
+from eval_harness.compare import predictions_json, summarize
+from eval_harness.metrics import check_labels, confusion_matrix
+from eval_harness.probe import (PROBES, WEIGHTED, EmbeddingCache, Encoder, Featurizer, cached_features,
+                                 head_predict, normalize_audio, resolve_layers, train_head)
+from eval_harness.stats import N_BOOT
 from eval_harness.training import EarlyStopping, FitConfig, fit, predict
+
+from hear_w2v_music.precision import resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -54,21 +58,40 @@ class FinetuneConfig:
     patience: int = 10
     seed: int = 0
     device: str = "auto"  # "auto": cuda when available, else cpu
-    precision: str = "fp32"  # or "bf16"
-    layer: str = "last"  # FE only: "last", "all" or an index 0..L
+    precision: str = "auto"  # "auto" (bf16 where the device computes it natively, else fp32), "fp32" or "bf16"
+    layer: str = "last"  # FE only: "last", "all", "weighted" or an index 0..L
     max_per_split: int | None = None
     mask_time_prob: float = 0.0  # FT only: SpecAugment-style time masking probability (HF semantics)
     layerdrop: float = 0.0  # FT only: probability of skipping a transformer block per step
     embed_batch_size: int = 8
+    probe: str = "linear"  # FE only: "linear" (the paper's) or "mlp" (MARBLE's)
+    standardize: bool = False  # FE only: standardise probe inputs (train mean/std); log-mel always does
+    seeds: int = 1  # FE only: train the probe with seeds seed, seed+1, ...; metrics are means over them
+    n_boot: int = N_BOOT  # bootstrap replicates of the accuracy's interval
 
     def __post_init__(self) -> None:
         nsynth.get_task(self.task)
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}: expected one of {', '.join(MODES)}")
-        if self.mode != "fe" and self.layer != "last":
-            raise ValueError("--layer applies to FE only (FT1/FT2 always pool the last transformer block)")
+        if self.mode != "fe" and (self.layer != "last" or self.probe != "linear" or self.standardize
+                                  or self.seeds != 1):
+            raise ValueError("--layer, --probe, --standardize and --seeds apply to FE only (FT1/FT2 train the "
+                             "whole network with a linear layer on the last transformer block)")
+        if self.probe not in PROBES:
+            raise ValueError(f"unknown probe {self.probe!r}: expected one of {', '.join(PROBES)}")
+        if self.seeds < 1 or self.n_boot < 1:
+            raise ValueError("seeds and n_boot must be at least 1")
         if not 0.0 <= self.mask_time_prob < 1.0 or not 0.0 <= self.layerdrop < 1.0:
             raise ValueError("mask_time_prob and layerdrop must lie in [0, 1)")
+        if self.precision == "auto":  # stored resolved: RUN/config.json and the FE cache key never mix the two
+            self.precision, reason = resolve_precision("auto", self.resolved_device())
+            log.info("precision %s (%s)", self.precision, reason)
+        resolve_precision(self.precision)  # validates
+
+    @property
+    def probe_seeds(self) -> list[int]:
+        """The seeds of the probe's repeats: seed, seed + 1, ... (the data subset always follows `seed`)."""
+        return [self.seed + k for k in range(self.seeds)]
 
     def resolved_device(self) -> str:
         """The torch device string to run on."""
@@ -81,12 +104,14 @@ def finetune_command(cfg: FinetuneConfig, out: Path | str) -> str:
     """The `w2v-music finetune` command line that reproduces `cfg` (defaults left out)."""
     args = ["w2v-music", "finetune", "--task", cfg.task, "--mode", cfg.mode, "--model", cfg.model,
             "--data", str(cfg.data), "--out", str(out), "--seed", str(cfg.seed)]
-    defaults = FinetuneConfig(task=cfg.task, mode=cfg.mode, model=cfg.model, data=cfg.data)
-    for name in ("batch_size", "max_epochs", "patience", "precision", "layer", "max_per_split", "mask_time_prob",
-                 "layerdrop"):
+    args += ["--precision", cfg.precision]  # always: "auto" may resolve otherwise on another machine
+    defaults = FinetuneConfig(task=cfg.task, mode=cfg.mode, model=cfg.model, data=cfg.data, precision=cfg.precision)
+    for name in ("batch_size", "max_epochs", "patience", "layer", "max_per_split", "mask_time_prob", "layerdrop",
+                 "probe", "standardize", "seeds", "n_boot"):
         value = getattr(cfg, name)
         if value != getattr(defaults, name):
-            args += [f"--{name.replace('_', '-')}", str(value)]
+            flag = f"--{name.replace('_', '-')}"
+            args += [flag] if isinstance(value, bool) else [flag, str(value)]
     return shlex.join(args)
 
 
@@ -136,53 +161,109 @@ def audio_batches(notes: list[nsynth.Note], y: np.ndarray, batch_size: int, seed
 
 @dataclass
 class RunData:
-    """The three splits of a run with their labels (int64 (n,) per split)."""
+    """The three splits of a run as loaded, the rows its task keeps, and their labels.
+
+    `splits` hold every loaded note (embeddings are extracted and cached per split, whatever the task);
+    `keep[split]` (int64 (k,)) indexes the notes the task uses (pitch88 drops notes outside MIDI 21..108)
+    and `labels[split]` (int64 (k,)) are their class indices.
+    """
 
     splits: dict[str, nsynth.NSynthSplit]
+    keep: dict[str, np.ndarray] = field(default_factory=dict)
     labels: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def notes(self, split: str) -> list[nsynth.Note]:
+        """The notes of `split` the task uses, in order."""
+        return [self.splits[split].notes[i] for i in self.keep[split]]
+
+    @property
+    def dropped(self) -> int:
+        """Loaded notes the task does not use, over all splits."""
+        return sum(len(s.notes) - len(self.keep[name]) for name, s in self.splits.items())
 
 
 def load_run_data(cfg: FinetuneConfig) -> RunData:
-    """Load train/valid/test (a seeded subset with max_per_split) and their task labels, checked."""
+    """Load train/valid/test (a seeded subset with max_per_split), the notes the task keeps and their labels."""
     splits = nsynth.load_splits(cfg.data, cfg.max_per_split, cfg.seed)
     task = nsynth.get_task(cfg.task)
-    labels = {name: check_labels(nsynth.labels(s.notes, task), task.num_classes, f"{cfg.task} labels of {name}")
-              for name, s in splits.items()}
-    return RunData(splits, labels)
+    data = RunData(splits, {name: task.kept(s.notes) for name, s in splits.items()})
+    for name in splits:
+        if not len(data.keep[name]):
+            raise nsynth.NSynthError(f"{cfg.data}: no {name} note lies in the range of task {cfg.task}")
+        data.labels[name] = check_labels(nsynth.labels(data.notes(name), task), task.num_classes,
+                                         f"{cfg.task} labels of {name}")
+    return data
 
 
 def _prepare_out(cfg: FinetuneConfig, out: Path) -> dict | None:
-    """Create RUN/, check a previous config matches; return the finished result if there is one."""
+    """Create RUN/, check a previous config matches, drop temporaries a killed run left; return a finished result."""
     out.mkdir(parents=True, exist_ok=True)
+    stale = remove_temporaries(out)
+    if stale:
+        log.info("%s: removed %d temporary file(s) left by an interrupted run: %s", out, len(stale),
+                 ", ".join(p.name for p in stale[:5]))
     cfg_path = out / "config.json"
     if cfg_path.is_file():
-        previous = json.loads(cfg_path.read_text())
+        # settings an older config.json lacks count as their defaults
+        defaults = asdict(FinetuneConfig(task=cfg.task, mode=cfg.mode, model=cfg.model, data=cfg.data,
+                                         precision=cfg.precision))
+        previous = {**defaults, **json.loads(cfg_path.read_text())}
         if previous != asdict(cfg):
             changed = sorted(k for k in set(previous) | set(asdict(cfg)) if previous.get(k) != asdict(cfg).get(k))
             raise ValueError(f"{out} holds a run with other settings ({', '.join(changed)} differ): "
                              f"choose another --out or delete it")
     write_json_atomic(cfg_path, asdict(cfg))
     done = out / "result.json"
-    return json.loads(done.read_text()) if done.is_file() else None
+    finished = json.loads(done.read_text()) if done.is_file() else None
+    return finished if finished is not None and "predictions" in finished else None  # older results: re-run
+
+
+def _probe_inputs(feats: np.ndarray, cols: list[int]) -> np.ndarray:
+    """One layer's features (n, dim), or several layers (n, len(cols), dim) for the learned weighted sum."""
+    return feats[:, cols[0]] if len(cols) == 1 else feats[:, cols]
 
 
 def run_fe(cfg: FinetuneConfig, data: RunData, out: Path, featurizer: Featurizer, cache: EmbeddingCache,
            progress: bool) -> tuple[dict, list[dict]]:
-    """FE on cached features. Returns (the record of the last requested layer's head, per-layer rows)."""
+    """FE on cached features, one probe per requested layer (or one on the weighted sum of all) and seed.
+
+    Returns:
+        (the row of the last requested layer's probe, all rows); a row holds "layer", the metrics over
+        seeds (`compare.summarize`), best_epoch / epochs_run of the first seed, "pred" (one int64 (n_test,)
+        array per seed) and, for `--layer weighted`, "layer_weights" (softmax weights, mean over seeds).
+    """
     layers = resolve_layers(cfg.layer, featurizer.num_layers)
     device = cfg.resolved_device()
     feats = {name: cached_features(featurizer, s.notes, layers, cache, cfg.embed_batch_size, device, cfg.precision,
-                                   progress, f"{featurizer.source} {name}") for name, s in data.splits.items()}
+                                   progress, f"{featurizer.source} {name}")[data.keep[name]]
+             for name, s in data.splits.items()}
     num_classes = nsynth.get_task(cfg.task).num_classes
+    standardize = cfg.standardize or featurizer.standardize
+    probes = [list(range(len(layers)))] if cfg.layer == WEIGHTED else [[j] for j in range(len(layers))]
+    test_notes = data.notes("test")
     rows = []
-    for j, layer in enumerate(layers):
-        fit_cfg = FitConfig(cfg.max_epochs, cfg.patience, device, "fp32", progress, f"FE {cfg.task} layer {layer}")
-        head, result = train_head(feats["train"][:, j], data.labels["train"], feats["valid"][:, j],
-                                  data.labels["valid"], num_classes, fit_cfg, cfg.batch_size, cfg.seed,
-                                  standardize=featurizer.standardize, checkpoint=out / f"state-layer{layer}.pt")
-        pred = head_predict(head, feats["test"][:, j])
-        rows.append({"layer": layer, **task_metrics(cfg.task, data.labels["test"], pred),
-                     "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "pred": pred})
+    for cols in probes:
+        name = WEIGHTED if len(cols) > 1 else f"layer{layers[cols[0]]}"
+        preds, fits, weights = [], [], []
+        for seed in cfg.probe_seeds:
+            fit_cfg = FitConfig(cfg.max_epochs, cfg.patience, device, "fp32", progress, f"FE {cfg.task} {name}")
+            state = out / (f"state-{name}.pt" if seed == cfg.seed else f"state-{name}-seed{seed}.pt")
+            head, result = train_head(_probe_inputs(feats["train"], cols), data.labels["train"],
+                                      _probe_inputs(feats["valid"], cols), data.labels["valid"], num_classes,
+                                      fit_cfg, cfg.batch_size, seed, standardize=standardize, checkpoint=state,
+                                      probe=cfg.probe)
+            preds.append(head_predict(head, _probe_inputs(feats["test"], cols)))
+            fits.append(result)
+            if head.layer_weights() is not None:
+                weights.append(head.layer_weights().detach().numpy())
+        row = {"layer": WEIGHTED if len(cols) > 1 else layers[cols[0]],
+               **summarize(cfg.task, data.labels["test"], preds, [n.instrument_str for n in test_notes],
+                           cfg.n_boot),
+               "best_epoch": fits[0].best_epoch, "epochs_run": fits[0].epochs_run, "pred": preds}
+        if weights:
+            row["layer_weights"] = [float(w) for w in np.mean(weights, axis=0)]
+            row["layer_weights_per_seed"] = [[float(v) for v in w] for w in weights]
+        rows.append(row)
     return rows[-1], rows
 
 
@@ -193,7 +274,7 @@ def run_ft(cfg: FinetuneConfig, data: RunData, out: Path, encoder: Encoder, prog
     model = Classifier(encoder.backbone, encoder.normalize, nsynth.get_task(cfg.task).num_classes)
     model.set_mode(cfg.mode, cfg.mask_time_prob, cfg.layerdrop)
     model.to(device)
-    notes = {name: s.notes for name, s in data.splits.items()}
+    notes = {name: data.notes(name) for name in data.splits}
     y = data.labels
     fit_cfg = FitConfig(cfg.max_epochs, cfg.patience, device, cfg.precision, progress, f"{cfg.mode} {cfg.task}")
     result = fit(model, model.optimizer(),
@@ -202,23 +283,28 @@ def run_ft(cfg: FinetuneConfig, data: RunData, out: Path, encoder: Encoder, prog
                  EarlyStopping(cfg.patience), out / "state.pt")
     model.load_state_dict(result.best_state)
     logits, _, _ = predict(model, audio_batches(notes["test"], y["test"], cfg.batch_size), device, cfg.precision)
-    pred = logits.argmax(axis=1)
-    return {**task_metrics(cfg.task, y["test"], pred), "best_epoch": result.best_epoch,
-            "epochs_run": result.epochs_run, "pred": pred}
+    preds = [logits.argmax(axis=1)]
+    return {**summarize(cfg.task, y["test"], preds, [n.instrument_str for n in notes["test"]], cfg.n_boot),
+            "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "pred": preds}
 
 
 def run_finetune(cfg: FinetuneConfig, out: Path | str, cache_dir: Path | str | None = None, progress: bool = True,
                  command: str | None = None, featurizer: Featurizer | None = None) -> dict:
     """Run one (model, task, mode) experiment into RUN=`out`; resumes, and returns a finished run's record.
 
-    Writes RUN/config.json, RUN/result.json (the record), RUN/confusion.png, and for `--layer all`
-    RUN/layers.csv and RUN/layers.png. `featurizer` reuses an already loaded model (FE only).
+    Writes RUN/config.json, RUN/result.json (the record), RUN/confusion.png (first seed), for `--layer all`
+    RUN/layers.csv and RUN/layers.png, for `--layer weighted` RUN/layer_weights.json and .png.
+    `featurizer` reuses an already loaded model (FE only).
 
     Returns:
-        the record: model, task, mode, layer, accuracy, macro_f1 (+ chroma_accuracy for pitch), seed,
-        data, n_train/n_valid/n_test, best_epoch, epochs_run, command, wall_s.
+        the record: model, task, mode, layer_choice (--layer), layer (the probed layer's index, or
+        "weighted"), probe, standardize (of the probe inputs, as applied), accuracy, macro_f1 (+ chroma_accuracy
+        for pitch tasks), each a mean over the probe seeds, ci_low / ci_high (95 % bootstrap interval of
+        accuracy) and with several seeds accuracy_sd; seed, seeds, data, n_train/n_valid/n_test,
+        n_dropped (notes outside the task's range), best_epoch, epochs_run, predictions (per test note:
+        note_str, instrument_str, y_true, y_pred per seed), command, wall_s.
     """
-    from eval_harness import report
+    from eval_harness import figures
     from eval_harness.baselines import load_encoder, load_featurizer
 
     out = Path(out)
@@ -229,24 +315,35 @@ def run_finetune(cfg: FinetuneConfig, out: Path | str, cache_dir: Path | str | N
     start = time.perf_counter()
     data = load_run_data(cfg)
     layer_rows: list[dict] = []
+    standardize = cfg.standardize
     if cfg.mode == "fe":
         featurizer = featurizer or load_featurizer(cfg.model)
+        standardize = standardize or featurizer.standardize
         cache = EmbeddingCache(cache_dir)
         res, layer_rows = run_fe(cfg, data, out, featurizer, cache, progress)
         res["cache_hits"] = cache.hits
     else:
         res = run_ft(cfg, data, out, load_encoder(cfg.model), progress)
-    pred = res.pop("pred")
+    preds = res.pop("pred")
     task = nsynth.get_task(cfg.task)
-    report.confusion_png(confusion_matrix(data.labels["test"], pred, task.num_classes), task.label_names,
+    figures.confusion_png(confusion_matrix(data.labels["test"], preds[0], task.num_classes), task.label_names,
                          out / "confusion.png", f"{cfg.model} {cfg.mode.upper()} {cfg.task}")
     if len(layer_rows) > 1:
         rows = [{k: v for k, v in r.items() if k != "pred"} for r in layer_rows]
-        report.layer_curve(rows, out / "layers.csv", out / "layers.png", f"{cfg.model} FE {cfg.task}")
+        figures.layer_curve(rows, out / "layers.csv", out / "layers.png", f"{cfg.model} FE {cfg.task}")
         res["per_layer"] = rows
-    record = {"model": cfg.model, "task": cfg.task, "mode": cfg.mode, "layer": cfg.layer, **res,
-              "seed": cfg.seed, "data": str(cfg.data), "n_train": len(data.splits["train"]),
-              "n_valid": len(data.splits["valid"]), "n_test": len(data.splits["test"]),
+    if "layer_weights" in res:
+        write_json_atomic(out / "layer_weights.json", {"layers": list(range(len(res["layer_weights"]))),
+                                                       "weights": res["layer_weights"],
+                                                       "per_seed": res.pop("layer_weights_per_seed")})
+        figures.curves_png({cfg.model: {"x": list(range(len(res["layer_weights"]))), "y": res["layer_weights"]}},
+                           out / "layer_weights.png", f"{cfg.model} FE {cfg.task}: learned layer weights",
+                           ylabel="softmax weight")
+    record = {"model": cfg.model, "task": cfg.task, "mode": cfg.mode, "layer_choice": cfg.layer, "probe": cfg.probe,
+              "standardize": standardize, **res, "seed": cfg.seed, "seeds": cfg.probe_seeds,
+              "data": str(cfg.data), "n_train": len(data.keep["train"]), "n_valid": len(data.keep["valid"]),
+              "n_test": len(data.keep["test"]), "n_dropped": data.dropped,
+              "predictions": predictions_json(data.notes("test"), data.labels["test"], preds),
               "command": command or finetune_command(cfg, out), "wall_s": round(time.perf_counter() - start, 2)}
     write_json_atomic(out / "result.json", record)
     return record

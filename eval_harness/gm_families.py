@@ -4,11 +4,14 @@ A GM program (1-based, as printed in the GM spec) maps to an NSynth family and s
 melodic preset of a soundfont (any bank but the drum bank 128) with a mapped program is an
 instrument, possibly several with `variants` (post-filters, see `apply_variant`). Splits are
 instrument-disjoint at the preset level: all variants of a preset share one split, and synth_lead
-presets go to train only, as in NSynth.
+presets go to train only, as in NSynth. Within one soundfont, valid and test each get a quarter of a
+family's presets (at least one), so the instrument task is tested on as many instruments per family as
+the family allows while train keeps at least half; several soundfonts are split one by one.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -48,8 +51,8 @@ FAMILY_PITCH_RANGE: dict[str, tuple[int, int]] = {
 }
 
 VARIANTS: tuple[str, ...] = ("dry", "dark", "bright", "room", "darkroom")  # timbre variants of one preset
-VALID_FRACTION = 0.12  # of a family's presets, at least 1 (synth_lead: 0)
-TEST_FRACTION = 0.12
+EVAL_FRACTION = 0.25  # of a family's presets to valid and to test each: floor, at least 1 (synth_lead: 0)
+MIN_SPLIT_PRESETS = 3  # families with fewer presets in a soundfont stay in train
 
 
 def _program_map() -> dict[int, tuple[str, str]]:
@@ -71,7 +74,8 @@ def gm_family(program: int) -> tuple[str, str] | None:
 
 @dataclass(frozen=True)
 class Instrument:
-    """One rendered instrument: a soundfont preset (bank, 0-based MIDI program) with a timbre variant."""
+    """One rendered instrument: a soundfont preset (bank, 0-based MIDI program) with a timbre variant;
+    `font` indexes the soundfonts of the render (0 for the first or only one)."""
 
     instrument: int  # running id, unique in a render
     bank: int
@@ -81,6 +85,7 @@ class Instrument:
     source: str
     variant: str
     split: str
+    font: int = 0
 
     @property
     def instrument_str(self) -> str:
@@ -88,11 +93,19 @@ class Instrument:
         return f"{self.family}_{self.source}_{self.instrument:03d}"
 
 
-def assign_splits(presets: list[tuple[int, int, str]], seed: int) -> dict[tuple[int, int], str]:
-    """Assign each preset (bank, 0-based program, name) of a mapped program to one split.
+def eval_presets(n: int, family: str) -> int:
+    """Presets of a family (n in one soundfont) that go to valid, and as many to test: floor(n / 4), at least 1;
+    none for synth_lead (train only, as in NSynth) or a family with fewer than 3 presets."""
+    if family == "synth_lead" or n < MIN_SPLIT_PRESETS:
+        return 0
+    return max(1, int(EVAL_FRACTION * n))
 
-    Per family, presets are shuffled with `seed`; 12 % (at least one) go to valid and to test, the
-    rest to train; families with fewer than 3 presets, and synth_lead, go to train only.
+
+def assign_splits(presets: list[tuple[int, int, str]], seed: int | Sequence[int]) -> dict[tuple[int, int], str]:
+    """Assign each preset (bank, 0-based program, name) of one soundfont's mapped programs to one split.
+
+    Per family, presets are shuffled with `seed`; `eval_presets(n)` go to test, as many to valid, the
+    rest (at least half) to train.
 
     Returns:
         {(bank, program): split}.
@@ -106,12 +119,7 @@ def assign_splits(presets: list[tuple[int, int, str]], seed: int) -> dict[tuple[
     splits: dict[tuple[int, int], str] = {}
     for family, keys in by_family.items():
         order = [keys[i] for i in rng.permutation(len(keys))]
-        n = len(order)
-        if family == "synth_lead" or n < 3:
-            n_valid = n_test = 0
-        else:
-            n_valid = max(1, round(VALID_FRACTION * n))
-            n_test = max(1, round(TEST_FRACTION * n))
+        n_valid = n_test = eval_presets(len(order), family)
         for i, key in enumerate(order):
             splits[key] = "test" if i < n_test else "valid" if i < n_test + n_valid else "train"
     return splits

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eval_harness.nsynth import PITCH_MIN, TASKS
+from eval_harness.nsynth import PITCH_MIN, get_task
 
 SEMITONES = 12  # pitch classes per octave
 
@@ -85,11 +85,11 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
 
 
 def task_metrics(task: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """The metrics reported for one NSynth task: accuracy and macro-F1, plus chroma accuracy for pitch."""
-    num_classes = TASKS[task].num_classes
-    y_true = check_labels(y_true, num_classes, f"{task} true labels")
-    y_pred = check_labels(y_pred, num_classes, f"{task} predictions")
-    out = {"accuracy": accuracy(y_true, y_pred), "macro_f1": macro_f1(y_true, y_pred, num_classes)}
-    if task == "pitch":
-        out["chroma_accuracy"] = chroma_accuracy(y_true, y_pred)
+    """The metrics reported for one NSynth task: accuracy and macro-F1, plus chroma accuracy for pitch tasks."""
+    spec = get_task(task)
+    y_true = check_labels(y_true, spec.num_classes, f"{task} true labels")
+    y_pred = check_labels(y_pred, spec.num_classes, f"{task} predictions")
+    out = {"accuracy": accuracy(y_true, y_pred), "macro_f1": macro_f1(y_true, y_pred, spec.num_classes)}
+    if spec.pitch_offset is not None:
+        out["chroma_accuracy"] = chroma_accuracy(y_true, y_pred, spec.pitch_offset)
     return out

@@ -5,7 +5,8 @@ Reads the real NSynth layout (Engel et al. 2017), which `w2v-music make-nsynth` 
     ROOT/nsynth-{train,valid,test}/examples.json   a dict keyed by note_str
     ROOT/nsynth-{train,valid,test}/audio/<note_str>.wav   16-bit mono, 16 kHz, 64000 samples (4 s)
 
-Tasks: `pitch` (MIDI 9..120, 112 classes, class index = pitch - 9) and `instrument` (the 11 NSynth
+Tasks: `pitch` (MIDI 9..120, 112 classes, class index = pitch - 9, the paper's), `pitch88` (MIDI
+21..108, 88 classes, as HEAR's nsynth_pitch; notes outside are dropped) and `instrument` (the 11 NSynth
 families in NSynth's order; synth_lead occurs in train only, as in NSynth).
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ SPLITS: tuple[str, ...] = ("train", "valid", "test")
 VELOCITIES: tuple[int, ...] = (25, 50, 75, 100, 127)
 PITCH_MIN = 9  # MIDI note number, lowest NSynth pitch
 PITCH_MAX = 120  # MIDI note number, highest NSynth pitch
+PIANO_MIN, PIANO_MAX = 21, 108  # MIDI note numbers of HEAR's nsynth_pitch range (the 88 piano keys)
 SAMPLE_RATE = 16000  # Hz
 NUM_SAMPLES = 64000  # samples per note (4 s at 16 kHz)
 CLIP_SECONDS = NUM_SAMPLES / SAMPLE_RATE  # 4.0 s
@@ -90,16 +92,28 @@ class NSynthSplit:
 
 @dataclass(frozen=True)
 class Task:
-    """A multiclass task over notes: `label(note)` is an index into `label_names`."""
+    """A multiclass task over notes: `label(note)` is an index into `label_names`.
+
+    `keep(note)` says whether the task uses a note at all (pitch88 drops notes outside MIDI 21..108);
+    `pitch_offset` is the MIDI number of class 0 for pitch tasks (chroma accuracy), None otherwise;
+    `resample` is what the bootstrap of its test accuracy draws: "notes", or "instruments" then their notes.
+    """
 
     name: str
     label_names: tuple[str, ...]
     label: Callable[[Note], int]
     evaluation: tuple[str, ...]  # heareval score names
+    keep: Callable[[Note], bool] = lambda note: True
+    pitch_offset: int | None = None
+    resample: str = "notes"
 
     @property
     def num_classes(self) -> int:
         return len(self.label_names)
+
+    def kept(self, notes: list[Note]) -> np.ndarray:
+        """Indices (int64 (k,)) of the notes this task uses, in order."""
+        return np.fromiter((i for i, n in enumerate(notes) if self.keep(n)), dtype=np.int64)
 
 
 def _pitch_label(note: Note) -> int:
@@ -108,14 +122,26 @@ def _pitch_label(note: Note) -> int:
     return note.pitch - PITCH_MIN
 
 
+def _in_piano_range(note: Note) -> bool:
+    return PIANO_MIN <= note.pitch <= PIANO_MAX
+
+
+def _pitch88_label(note: Note) -> int:
+    if not _in_piano_range(note):
+        raise NSynthError(f"{note.note_str}: pitch {note.pitch} outside {PIANO_MIN}..{PIANO_MAX} (pitch88 drops it)")
+    return note.pitch - PIANO_MIN
+
+
 def _family_label(note: Note) -> int:
     return note.instrument_family
 
 
 TASKS: dict[str, Task] = {
     "pitch": Task("pitch", tuple(str(p) for p in range(PITCH_MIN, PITCH_MAX + 1)), _pitch_label,
-                  ("pitch_acc", "chroma_acc")),
-    "instrument": Task("instrument", FAMILIES, _family_label, ("top1_acc",)),
+                  ("pitch_acc", "chroma_acc"), pitch_offset=PITCH_MIN),
+    "pitch88": Task("pitch88", tuple(str(p) for p in range(PIANO_MIN, PIANO_MAX + 1)), _pitch88_label,
+                    ("pitch_acc", "chroma_acc"), keep=_in_piano_range, pitch_offset=PIANO_MIN),
+    "instrument": Task("instrument", FAMILIES, _family_label, ("top1_acc",), resample="instruments"),
 }
 
 
@@ -291,13 +317,13 @@ def load_audio_batch(notes: list[Note]) -> np.ndarray:
 
 
 def labels(notes: list[Note], task: str | Task) -> np.ndarray:
-    """Class indices of `notes` for a task: int64 array of shape (len(notes),)."""
+    """Class indices of `notes` for a task: int64 array of shape (len(notes),); notes it drops (`Task.kept`) raise."""
     task_obj = get_task(task) if isinstance(task, str) else task
     return np.fromiter((task_obj.label(n) for n in notes), dtype=np.int64, count=len(notes))
 
 
 def get_task(name: str) -> Task:
-    """The task called `name` ("pitch" or "instrument"), with an error listing the choices."""
+    """The task called `name` ("pitch", "pitch88" or "instrument"), with an error listing the choices."""
     if name not in TASKS:
         raise NSynthError(f"unknown task {name!r}: expected one of {', '.join(TASKS)}")
     return TASKS[name]

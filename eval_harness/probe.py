@@ -2,7 +2,9 @@
 
 Embeddings are extracted once and cached on disk (`EmbeddingCache`), keyed by the model's identity
 (a SHA-256 of its config and weights), the layers and the data (note files with size and mtime); the
-linear head then trains in memory on the cached arrays (`train_head`), Adam lr 1e-3.
+head then trains in memory on the cached arrays (`train_head`), Adam lr 1e-3. Beside the paper's
+linear head: MARBLE's MLP probe and a learned softmax-weighted sum of all layers (s3prl), both in
+`ProbeHead`.
 """
 from __future__ import annotations
 
@@ -27,7 +29,11 @@ from eval_harness.training import EarlyStopping, FitConfig, FitResult, autocast,
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
-FE_LR = 1e-3  # the paper's Adam learning rate for the FE head
+FE_LR = 1e-3  # the paper's Adam learning rate for the FE head (MARBLE's for its MLP probe too)
+PROBES = ("linear", "mlp")  # the paper's linear layer; MARBLE's MLP
+MLP_HIDDEN = 512  # MARBLE's MLP probe: one hidden layer of 512 units
+MLP_DROPOUT = 0.2  # ... with dropout 0.2 after its ReLU
+WEIGHTED = "weighted"  # --layer value: a learned softmax-weighted sum of all layers
 
 
 class Featurizer(Protocol):
@@ -43,15 +49,15 @@ class Featurizer(Protocol):
 
 
 def resolve_layers(spec: str | int, num_layers: int) -> list[int]:
-    """Layer indices for a `--layer` value: "last" / -1 -> [L], "all" -> [0..L], "k" -> [k]."""
-    if str(spec) == "all":
+    """Layer indices for a `--layer` value: "last" / -1 -> [L], "all" / "weighted" -> [0..L], "k" -> [k]."""
+    if str(spec) in ("all", WEIGHTED):
         return list(range(num_layers + 1))
     if str(spec) in ("last", "-1"):
         return [num_layers]
     try:
         k = int(spec)
     except ValueError:
-        raise ValueError(f"layer must be an integer, 'last' or 'all', got {spec!r}") from None
+        raise ValueError(f"layer must be an integer, 'last', 'all' or '{WEIGHTED}', got {spec!r}") from None
     if not 0 <= k <= num_layers:
         raise ValueError(f"layer {k} does not exist: this model has layers 0..{num_layers} "
                          f"(0 = transformer input, {num_layers} = last block)")
@@ -140,6 +146,8 @@ class EmbeddingCache:
     @staticmethod
     def key(identity: str, layers: Sequence[int], data: str, precision: str) -> str:
         """A 24-hex-digit key from the model identity, layers, data fingerprint and precision."""
+        if precision not in ("fp32", "bf16"):  # "auto" must be resolved first: results never mix
+            raise ValueError(f"cache key needs a resolved precision 'fp32' or 'bf16', got {precision!r}")
         text = json.dumps({"v": CACHE_VERSION, "model": identity, "layers": list(layers), "data": data,
                            "precision": precision}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:24]
@@ -208,18 +216,38 @@ def cached_features(featurizer: Featurizer, notes: Sequence[Note], layers: Seque
     return array
 
 
-class LinearHead(nn.Module):
-    """Standardisation (fixed mean/std, identity for wav2vec FE) then one Linear: (batch, dim) -> (batch, classes)."""
+class ProbeHead(nn.Module):
+    """The probe on clip vectors: standardisation, an optional learned layer mix, then a classifier.
+
+    Input (batch, dim), or (batch, n_layers, dim) with `n_layers` for a learned softmax-weighted sum of
+    the layers (s3prl's Featurizer: one logit per layer, initialised to 0, i.e. equal weights). The
+    fixed `mean`/`std` buffers (identity unless the probe standardises) have the input's trailing shape.
+    `kind` "linear" is the paper's single Linear; "mlp" is MARBLE's: Linear(dim, 512), ReLU, Dropout 0.2,
+    Linear(512, classes). Output: logits (batch, num_classes).
+    """
 
     def __init__(self, dim: int, num_classes: int, mean: torch.Tensor | None = None,
-                 std: torch.Tensor | None = None) -> None:
+                 std: torch.Tensor | None = None, kind: str = "linear", n_layers: int | None = None) -> None:
         super().__init__()
-        self.register_buffer("mean", torch.zeros(dim) if mean is None else mean.float())
-        self.register_buffer("std", torch.ones(dim) if std is None else std.float())
-        self.linear = nn.Linear(dim, num_classes)
+        if kind not in PROBES:
+            raise ValueError(f"unknown probe {kind!r}: expected one of {', '.join(PROBES)}")
+        shape = (dim,) if n_layers is None else (n_layers, dim)
+        self.register_buffer("mean", torch.zeros(shape) if mean is None else mean.float())
+        self.register_buffer("std", torch.ones(shape) if std is None else std.float())
+        self.layer_logits = None if n_layers is None else nn.Parameter(torch.zeros(n_layers))
+        self.hidden = nn.Identity() if kind == "linear" else nn.Sequential(
+            nn.Linear(dim, MLP_HIDDEN), nn.ReLU(), nn.Dropout(MLP_DROPOUT))
+        self.linear = nn.Linear(dim if kind == "linear" else MLP_HIDDEN, num_classes)
+
+    def layer_weights(self) -> torch.Tensor | None:
+        """The softmax layer weights (n_layers,), or None for a single-layer probe."""
+        return None if self.layer_logits is None else torch.softmax(self.layer_logits, dim=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear((x - self.mean) / self.std)
+        x = (x - self.mean) / self.std
+        if self.layer_logits is not None:
+            x = torch.einsum("l,bld->bd", self.layer_weights(), x)
+        return self.linear(self.hidden(x))
 
 
 def array_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int | None = None):
@@ -235,13 +263,15 @@ def array_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int |
 
 def train_head(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, num_classes: int,
                config: FitConfig, batch_size: int = 64, seed: int = 0, lr: float = FE_LR, standardize: bool = False,
-               checkpoint: Path | None = None) -> tuple[LinearHead, FitResult]:
-    """Train a `LinearHead` on in-memory features with Adam and early stopping on the validation loss.
+               checkpoint: Path | None = None, probe: str = "linear") -> tuple[ProbeHead, FitResult]:
+    """Train a `ProbeHead` on in-memory features with Adam and early stopping on the validation loss.
 
     Args:
-        x_train, x_val: float32 (n, dim) features; y_train, y_val: int64 (n,) class indices.
-        standardize: fit the head's mean/std on x_train (log-mel baseline); otherwise identity.
+        x_train, x_val: float32 (n, dim) features, or (n, n_layers, dim) for a learned weighted sum of
+            the layers; y_train, y_val: int64 (n,) class indices.
+        standardize: fit the head's mean/std on x_train (per layer and dimension); otherwise identity.
         checkpoint: resumable state file (see `training.fit`).
+        probe: "linear" (the paper's) or "mlp" (MARBLE's).
 
     Returns:
         the head holding the best-validation weights (on CPU, eval mode), and the fit record.
@@ -249,13 +279,17 @@ def train_head(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
     torch.manual_seed(seed)
     xt, xv = torch.from_numpy(np.asarray(x_train, np.float32)), torch.from_numpy(np.asarray(x_val, np.float32))
     yt, yv = torch.from_numpy(np.asarray(y_train, np.int64)), torch.from_numpy(np.asarray(y_val, np.int64))
+    if xt.ndim not in (2, 3) or xt.shape[1:] != xv.shape[1:]:
+        raise ValueError(f"features must be (n, dim) or (n, layers, dim) alike for train and valid, "
+                         f"got {tuple(xt.shape)} and {tuple(xv.shape)}")
     mean = std = None
     if standardize:
         mean, std = xt.mean(dim=0), xt.std(dim=0, unbiased=False).clamp_min(1e-6)
-    head = LinearHead(xt.shape[1], num_classes, mean, std).to(config.device)
-    optimizer = torch.optim.Adam(head.linear.parameters(), lr=lr)
+    n_layers = xt.shape[1] if xt.ndim == 3 else None
+    head = ProbeHead(xt.shape[-1], num_classes, mean, std, probe, n_layers).to(config.device)
+    optimizer = torch.optim.Adam(head.parameters(), lr=lr)
     threads = 1 if torch.device(config.device).type == "cpu" else torch.get_num_threads()
-    with torch_threads(threads):  # a linear layer on (batch, dim) arrays: thread hand-offs cost more than they save
+    with torch_threads(threads):  # a small head on (batch, dim) arrays: thread hand-offs cost more than they save
         result = fit(head, optimizer, lambda epoch: array_batches(xt, yt, batch_size, seed * 100003 + epoch),
                      lambda: array_batches(xv, yv, 4096), config, EarlyStopping(config.patience), checkpoint)
     head.load_state_dict(result.best_state)
@@ -264,5 +298,5 @@ def train_head(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
 
 @torch.no_grad()
 def head_predict(head: nn.Module, x: np.ndarray) -> np.ndarray:
-    """Predicted class indices, int64 (n,), for features x float32 (n, dim)."""
+    """Predicted class indices, int64 (n,), for features x float32 (n, dim) or (n, layers, dim)."""
     return head(torch.from_numpy(np.asarray(x, np.float32))).argmax(dim=1).numpy()

@@ -1,20 +1,20 @@
-"""Reports: a Table-1-style markdown table (measured rows beside the paper's reported rows),
-results.json records, the confusion-matrix PNG and the per-layer accuracy curve (CSV + PNG).
+"""Reports: a Table-1-style markdown table (measured rows with 95 % bootstrap intervals beside the paper's
+reported rows), paired differences with a paragraph saying which are significant, seed spread, figures
+(`eval_harness.figures`) and the results.json that holds all of it.
 
 A record is one dict per (model, task, mode) as `finetune.run_finetune` returns it: at least
-model, task, mode, accuracy (fraction in [0, 1]), macro_f1, seed, command; pitch adds chroma_accuracy.
+model, task, mode, accuracy (fraction in [0, 1]), macro_f1, seed, command; pitch tasks add
+chroma_accuracy; current records add ci_low / ci_high, probe, layer_choice, standardize and, with
+several probe seeds, accuracy_sd. A comparison is a dict of `compare.comparisons`.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
 from eval_harness.audio_io import write_json_atomic, write_text_atomic
+from eval_harness.figures import model_label, tasks_of
 
 # Table 1 of Ragano et al. (ICASSP 2023): accuracy (%) on the NSynth test set, as printed in the paper.
 # (row, pitch, instrument, pre-training data); None = not reported.
@@ -29,7 +29,14 @@ PAPER_TABLE1: tuple[tuple[str, float | None, float | None, str], ...] = (
     ("MuLaP [6]", None, 71.7, ""),
     ("CTE [27]", None, 70.0, "Music, ≈562 hours"),
 )
-RESULTS_VERSION = 1
+# The HEAR 2021 leaderboard, nsynth_pitch (MIDI 21..108, 88 classes, HEAR's own NSynth split): pitch
+# accuracy (%) at the 5 h / 50 h budgets, as reported; comparable in label space with the pitch88 task only.
+HEAR_NSYNTH_PITCH: tuple[tuple[str, float, float], ...] = (
+    ("CREPE (hearbaseline), HEAR leaderboard", 87.0, 90.0),
+    ("wav2vec2 speech BASE (hearbaseline), HEAR leaderboard", 40.2, 65.3),
+)
+RESULTS_VERSION = 2  # 2: records carry intervals and predictions; results.json holds "comparisons"
+COLUMN_TITLES = {"pitch": "Pitch", "pitch88": "Pitch88 (HEAR range)", "instrument": "Instrument"}
 
 
 def _pct(value: float | None) -> str:
@@ -37,48 +44,166 @@ def _pct(value: float | None) -> str:
 
 
 def _label(model: str) -> str:
-    from eval_harness.baselines import display_name
+    from eval_harness.baselines import display_name  # lazy: baselines imports torch
     return display_name(model)
 
 
+def accuracy_cell(rec: dict | None, key: str = "accuracy") -> str:
+    """A measured accuracy in %, with its 95 % interval when the record has one: "52.8 [49.7, 55.9]"."""
+    if not rec or key not in rec:
+        return "–"
+    if key == "accuracy" and "ci_low" in rec:
+        return f"{100 * rec[key]:.1f} [{100 * rec['ci_low']:.1f}, {100 * rec['ci_high']:.1f}]"
+    return _pct(rec[key])
+
+
+def probe_label(rec: dict) -> str:
+    """What was trained on which features: "linear, last layer", "MLP, weighted layers, std. inputs", ..."""
+    if rec["mode"] != "fe":
+        return "linear, last layer (fine-tuned)"
+    choice = str(rec.get("layer_choice", "last"))
+    layer = {"last": "last layer", "weighted": "weighted layers", "all": "last layer (all probed)"}.get(
+        choice, f"layer {choice}")
+    text = f"{'MLP' if rec.get('probe') == 'mlp' else 'linear'}, {layer}"
+    return text + (", std. inputs" if rec.get("standardize") else "")
+
+
 def measured_rows(records: Sequence[dict]) -> list[dict]:
-    """Group records by (model, mode): one row with pitch/instrument accuracy, chroma accuracy and macro-F1."""
-    rows: dict[tuple[str, str], dict] = {}
+    """Group records by (model, mode, probe, --layer): one row holding each task's record under its name."""
+    rows: dict[tuple, dict] = {}
     for rec in records:
-        row = rows.setdefault((rec["model"], rec["mode"]), {"model": rec["model"], "mode": rec["mode"]})
+        key = (rec["model"], rec["mode"], rec.get("probe", "linear"), str(rec.get("layer_choice", "last")))
+        row = rows.setdefault(key, {"model": rec["model"], "mode": rec["mode"]})
         row[rec["task"]] = rec
     return list(rows.values())
+
+
+def _is_pitch(task: str) -> bool:
+    return task.startswith("pitch")
 
 
 def table_markdown(records: Sequence[dict], include_paper: bool = True) -> str:
     """The Table-1-style markdown: measured rows (this run), then the paper's rows labelled as reported.
 
-    Accuracies are in %. Measured rows also give pitch chroma accuracy and macro-F1 (%), and n_test.
+    Accuracies in %, measured ones with their 95 % bootstrap interval; per task: accuracy, chroma
+    accuracy (pitch tasks) and macro-F1. The HEAR leaderboard rows appear when pitch88 was measured.
     """
-    lines = ["| Model | Mode | Pitch acc. | Pitch chroma acc. | Pitch macro-F1 | Instrument acc. | "
-             "Instrument macro-F1 | n_test | Source |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    tasks = tasks_of(records) or ["pitch", "instrument"]
+    head, align = ["Model", "Mode", "Probe"], ["---", "---", "---"]
+    for task in tasks:
+        title = COLUMN_TITLES.get(task, task)
+        head += [f"{title} acc. [95 % CI]"] + ([f"{title} chroma acc."] if _is_pitch(task) else []) + \
+            [f"{title} macro-F1"]
+        align += ["---:"] * (3 if _is_pitch(task) else 2)
+    head += ["n_test", "Source"]
+    align += ["---:", "---"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
     for row in measured_rows(records):
-        p, i = row.get("pitch", {}), row.get("instrument", {})
-        n_test = p.get("n_test", i.get("n_test", ""))
-        lines.append(f"| {_label(row['model'])} | {row['mode'].upper()} | {_pct(p.get('accuracy'))} | "
-                     f"{_pct(p.get('chroma_accuracy'))} | {_pct(p.get('macro_f1'))} | {_pct(i.get('accuracy'))} | "
-                     f"{_pct(i.get('macro_f1'))} | {n_test} | measured here |")
+        cells = [_label(row["model"]), row["mode"].upper()]
+        first = next(row[t] for t in tasks if t in row)
+        cells.append(probe_label(first))
+        for task in tasks:
+            rec = row.get(task)
+            cells.append(accuracy_cell(rec))
+            if _is_pitch(task):
+                cells.append(accuracy_cell(rec, "chroma_accuracy"))
+            cells.append(accuracy_cell(rec, "macro_f1"))
+        n_test = dict.fromkeys(str(row[t]["n_test"]) for t in tasks if t in row and "n_test" in row[t])
+        cells += [" / ".join(n_test), "measured here"]
+        lines.append("| " + " | ".join(cells) + " |")
     if include_paper:
+        fmt = lambda v: "–" if v is None else f"{v:.1f}"  # noqa: E731
         for name, pitch, inst, _data in PAPER_TABLE1:
-            fmt = lambda v: "–" if v is None else f"{v:.1f}"  # noqa: E731
-            lines.append(f"| {name} | | {fmt(pitch)} | | | {fmt(inst)} | | 4,096 (NSynth test) | "
-                         f"reported in the paper |")
+            cells = [name, "", ""]
+            for task in tasks:
+                value = {"pitch": pitch, "instrument": inst}.get(task)
+                cells += [fmt(value)] + ([""] if _is_pitch(task) else []) + [""]
+            lines.append("| " + " | ".join(cells + ["4,096 (NSynth test)", "reported in the paper"]) + " |")
+        if "pitch88" in tasks:
+            for name, h5, h50 in HEAR_NSYNTH_PITCH:
+                cells = [name, "FE", "HEAR MLP probe"]
+                for task in tasks:
+                    value = f"{h5:.1f} (5 h) / {h50:.1f} (50 h)" if task == "pitch88" else "–"
+                    cells += [value] + ([""] if _is_pitch(task) else []) + [""]
+                lines.append("| " + " | ".join(cells + ["500 / ≈4,060 (HEAR split)", "reported by HEAR"]) + " |")
     return "\n".join(lines) + "\n"
 
 
-def results_markdown(records: Sequence[dict], title: str = "NSynth results", notes: str = "") -> str:
-    """results.md: the table, a note on how to read it, and every record's exact command."""
+def seeds_markdown(records: Sequence[dict]) -> str:
+    """A table of accuracy mean ± sd over probe seeds, for the records trained with several seeds ("" if none)."""
+    multi = [r for r in records if "accuracy_sd" in r]
+    if not multi:
+        return ""
+    lines = ["| Model | Task | Probe | Seeds | Accuracy mean ± sd | Per seed |", "|---|---|---|---:|---:|---|"]
+    for r in multi:
+        per_seed = ", ".join(f"{100 * a:.1f}" for a in r.get("accuracy_per_seed", []))
+        lines.append(f"| {model_label(r)} | {r['task']} | {probe_label(r)} | {len(r.get('seeds', []))} | "
+                     f"{100 * r['accuracy']:.1f} ± {100 * r['accuracy_sd']:.1f} | {per_seed} |")
+    return "\n".join(lines) + "\n"
+
+
+def _points(value: float) -> str:
+    return f"{100 * value:+.1f}".replace("-", "−")
+
+
+def comparisons_markdown(comparisons: Sequence[dict]) -> str:
+    """The paired differences as a table: accuracy difference in points with its 95 % interval."""
+    lines = ["| Task | Mode | Model | Compared with | Difference (points) [95 % CI] | Significant |",
+             "|---|---|---|---|---:|---|"]
+    for c in comparisons:
+        if "error" in c:
+            cell, sig = f"not paired: {c['error']}", "–"
+        else:
+            cell = f"{_points(c['diff'])} [{_points(c['ci_low'])}, {_points(c['ci_high'])}]"
+            sig = "yes" if c["significant"] else "no"
+        lines.append(f"| {c['task']} | {c['mode'].upper()} | {_label(c['model'])} | {_label(c['reference'])} | "
+                     f"{cell} | {sig} |")
+    return "\n".join(lines) + "\n"
+
+
+def significance_paragraph(comparisons: Sequence[dict]) -> str:
+    """One paragraph, generated from the numbers, saying which differences are significant."""
+    done = [c for c in comparisons if "error" not in c]
+    if not done:
+        return "No paired comparison could be made (it needs a pretrained model and its random init or the " \
+               "speech model, run on the same test notes)."
+    sentences = []
+    for c in done:
+        side = "above" if c["diff"] > 0 else "below"
+        gap = f"{abs(100 * c['diff']):.1f} points {side}" if c["diff"] else "level with"
+        verdict = "significant" if c["significant"] else "not significant: the interval includes 0"
+        sentences.append(f"on {c['task']} ({c['mode'].upper()}), {_label(c['model'])} is {gap} "
+                         f"{_label(c['reference'])} (95 % CI {_points(c['ci_low'])} to "
+                         f"{_points(c['ci_high'])}; {verdict})")
+    n_sig = sum(c["significant"] for c in done)
+    boot = done[0].get("n_boot", 1000)
+    return (f"Paired bootstrap ({boot} resamples of the test set, the same for both models; the instrument task "
+            f"resamples instruments, then their notes): " + "; ".join(sentences) +
+            f". {n_sig} of {len(done)} differences are significant at the 95 % level.")
+
+
+def results_markdown(records: Sequence[dict], title: str = "NSynth results", notes: str = "",
+                     comparisons: Sequence[dict] = (), figures: Sequence[tuple[str, str]] = ()) -> str:
+    """results.md: the table, how to read it, the paired differences and their paragraph, seed spread,
+    the figures (caption, file name relative to results.md) and every record's exact command."""
     parts = [f"# {title}\n", table_markdown(records),
-             "\nAccuracy in %. Rows marked *measured here* come from this run; rows marked *reported in the "
-             "paper* are copied from Ragano et al. 2023, Table 1 (BASE models, the full NSynth test set) and were "
-             "not re-measured. Chroma accuracy counts a pitch as right in any octave; macro-F1 averages the "
-             "classes present in the test split.\n"]
+             "\nAccuracy in %. Rows marked *measured here* come from this run, with a 95 % percentile-bootstrap "
+             "interval over the test notes in brackets (instrument family: over instruments, then their notes, "
+             "since notes of one instrument are not independent). Rows marked *reported in the paper* are copied "
+             "from Ragano et al. 2023, Table 1, and were not re-measured: they are BASE models (95 M parameters) "
+             "evaluated on the real NSynth test set (4,096 notes, 112 pitch classes), not the small models and "
+             "rendered notes measured here. Chroma accuracy counts a pitch as right in any octave; macro-F1 "
+             "averages the classes present in the test split; *std. inputs*: probe inputs standardised with the "
+             "training split's mean and standard deviation.\n"]
+    if comparisons:
+        parts += ["\n## Differences between models (paired bootstrap)\n\n", comparisons_markdown(comparisons),
+                  "\n", significance_paragraph(comparisons), "\n"]
+    seeds = seeds_markdown(records)
+    if seeds:
+        parts += ["\n## Spread over probe seeds\n\n", seeds]
+    if figures:
+        parts.append("\n## Figures\n\n")
+        parts += [f"![{caption}]({name})\n\n" for caption, name in figures]
     if notes:
         parts.append(f"\n{notes.strip()}\n")
     parts.append("\n## Commands\n")
@@ -88,13 +213,15 @@ def results_markdown(records: Sequence[dict], title: str = "NSynth results", not
     return "".join(parts)
 
 
-def write_results(out_dir: Path | str, records: Sequence[dict], meta: dict | None = None, markdown: str | None = None
-                  ) -> tuple[Path, Path]:
-    """Write out_dir/results.json ({"version", "meta", "records"}) and out_dir/results.md, atomically."""
+def write_results(out_dir: Path | str, records: Sequence[dict], meta: dict | None = None, markdown: str | None = None,
+                  comparisons: Sequence[dict] = ()) -> tuple[Path, Path]:
+    """Write out_dir/results.json ({"version", "meta", "records", "comparisons"}) and out_dir/results.md."""
     out_dir = Path(out_dir)
     json_path, md_path = out_dir / "results.json", out_dir / "results.md"
-    write_json_atomic(json_path, {"version": RESULTS_VERSION, "meta": meta or {}, "records": list(records)})
-    write_text_atomic(md_path, markdown if markdown is not None else results_markdown(records))
+    write_json_atomic(json_path, {"version": RESULTS_VERSION, "meta": meta or {}, "records": list(records),
+                                  "comparisons": list(comparisons)})
+    write_text_atomic(md_path, markdown if markdown is not None else results_markdown(records,
+                                                                                      comparisons=comparisons))
     return json_path, md_path
 
 
@@ -113,59 +240,3 @@ def load_results(path: Path | str) -> list[dict]:
         if missing:
             raise ValueError(f"{path}: record {i} lacks {', '.join(missing)}")
     return records
-
-
-def confusion_png(cm: np.ndarray, label_names: Sequence[str], path: Path | str, title: str = "") -> Path:
-    """Plot a confusion matrix (counts (C, C), rows true) as a PNG, rows normalised; only classes present."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    present = np.flatnonzero(cm.sum(axis=0) + cm.sum(axis=1))
-    sub = cm[np.ix_(present, present)].astype(np.float64)
-    norm = sub / np.maximum(sub.sum(axis=1, keepdims=True), 1)
-    size = min(3 + 0.25 * len(present), 16)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    names = [label_names[i] for i in present]
-    step = max(1, len(names) // 40)
-    ax.set_xticks(range(0, len(names), step), names[::step], rotation=90, fontsize=7)
-    ax.set_yticks(range(0, len(names), step), names[::step], fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    return _save_fig(fig, Path(path))
-
-
-def layer_curve(rows: Sequence[dict], csv_path: Path | str, png_path: Path | str, title: str = "") -> None:
-    """Per-layer FE results: a CSV (layer, accuracy, macro_f1[, chroma_accuracy]) and an accuracy-vs-layer PNG."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fields = [k for k in ("layer", "accuracy", "chroma_accuracy", "macro_f1", "best_epoch") if k in rows[0]]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(csv_path, buf.getvalue())
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    layers = [r["layer"] for r in rows]
-    ax.plot(layers, [100 * r["accuracy"] for r in rows], marker="o", label="accuracy")
-    if "chroma_accuracy" in rows[0]:
-        ax.plot(layers, [100 * r["chroma_accuracy"] for r in rows], marker="s", label="chroma accuracy")
-    ax.set_xlabel("layer (0 = transformer input)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_xticks(layers)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    _save_fig(fig, Path(png_path))
-
-
-def _save_fig(fig, path: Path) -> Path:
-    """Save a matplotlib figure as PNG atomically and close it (the analyses' saver, at 110 dpi)."""
-    from eval_harness.analysis.plots import save_figure
-
-    return save_figure(fig, path, dpi=110)

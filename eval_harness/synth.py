@@ -2,7 +2,9 @@
 
 Each note is 4 s of 16-bit mono audio at 16 kHz: the key is held 3 s, then released for 1 s, at a
 velocity from 25/50/75/100/127. Instruments are soundfont presets mapped to NSynth families by GM
-program (`gm_families.GM_TABLE`); only pitches where a preset is audible are rendered. The output
+program (`gm_families.GM_TABLE`); only pitches where a preset is audible are rendered. Several
+soundfonts can be combined: each one's presets are distinct instruments, split one soundfont at a time
+(`gm_families.assign_splits`), so every soundfont contributes to train, valid and test. The output
 is the real NSynth layout (`eval_harness.nsynth`), built in a temporary folder and renamed when
 complete. Qualities are all zeros (NSynth's are human annotations; none are made here).
 """
@@ -14,6 +16,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -64,7 +67,7 @@ class RenderSummary:
     """What a render produced: note counts per split, instruments per split and family, timing."""
 
     out: str
-    soundfont: str
+    soundfont: str  # the soundfont paths, ", "-separated
     size: str
     seed: int
     notes: dict[str, int]
@@ -154,20 +157,20 @@ class Renderer:
 _WORKER: dict = {}
 
 
-def _init_worker(soundfont: str, oversample: int, audio_root: str) -> None:
-    _WORKER["renderer"] = Renderer(soundfont, oversample)
+def _init_worker(soundfonts: tuple[str, ...], oversample: int, audio_root: str) -> None:
+    _WORKER["renderers"] = [Renderer(sf, oversample) for sf in soundfonts]
     _WORKER["audio_root"] = Path(audio_root)
 
 
-def _probe(args: tuple[int, int, str]) -> tuple[int, int, list[int]]:
-    bank, program, family = args
+def _probe(args: tuple[int, int, int, str]) -> tuple[int, int, int, list[int]]:
+    font, bank, program, family = args
     lo, hi = gm.FAMILY_PITCH_RANGE[family]
-    return bank, program, _WORKER["renderer"].audible_pitches(bank, program, lo, hi)
+    return font, bank, program, _WORKER["renderers"][font].audible_pitches(bank, program, lo, hi)
 
 
 def _render_job(job: NoteJob) -> tuple[str, str]:
     """Render and write one note; returns (note_str, "ok" | "silent" | "limited")."""
-    audio = _WORKER["renderer"].render(job.inst.bank, job.inst.program, job.pitch, job.velocity)
+    audio = _WORKER["renderers"][job.inst.font].render(job.inst.bank, job.inst.program, job.pitch, job.velocity)
     audio = gm.apply_variant(audio[:NUM_SAMPLES], job.inst.variant, job.inst.instrument)
     peak = float(np.max(np.abs(audio)))
     if not np.isfinite(peak) or peak < SILENCE_PEAK:
@@ -185,18 +188,29 @@ def _start_method() -> str:
     return "spawn" if "torch" in sys.modules else "fork"
 
 
-def plan_instruments(presets: list[tuple[int, int, str]], spec: SizeSpec, seed: int) -> list[gm.Instrument]:
-    """Instruments (preset x variant) of mapped GM programs with their splits, ids in (bank, program, variant) order."""
-    splits = gm.assign_splits(presets, seed)
+def plan_instruments(presets: list[tuple[int, int, str]], spec: SizeSpec, seed: int, font: int = 0,
+                     first_id: int = 0) -> list[gm.Instrument]:
+    """Instruments (preset x variant) of one soundfont's mapped GM programs with their splits.
+
+    Ids run from `first_id` in (bank, program, variant) order; `font` is the soundfont's index in the
+    render (its splits are drawn with seed [seed, font], the first soundfont's with `seed` itself).
+    """
+    splits = gm.assign_splits(presets, seed if font == 0 else [seed, font])
     out: list[gm.Instrument] = []
     for bank, program, name in sorted(presets):
         mapped = gm.gm_family(program + 1)
         if mapped is None:
             continue
         for variant in gm.VARIANTS[: spec.variants]:
-            out.append(gm.Instrument(len(out), bank, program, name, mapped[0], mapped[1], variant,
-                                     splits[(bank, program)]))
+            out.append(gm.Instrument(first_id + len(out), bank, program, name, mapped[0], mapped[1], variant,
+                                     splits[(bank, program)], font))
     return out
+
+
+def instruments_per_family(instruments: Sequence[gm.Instrument]) -> dict[str, dict[str, int]]:
+    """Distinct instruments per split and family: {split: {family: count}} (every family listed)."""
+    return {s: {f: len({i.instrument for i in instruments if i.split == s and i.family == f}) for f in FAMILIES}
+            for s in SPLITS}
 
 
 def selection_order(instruments: list[gm.Instrument], seed: int) -> list[gm.Instrument]:
@@ -225,10 +239,11 @@ def plan_notes(instruments: list[gm.Instrument], audible: dict[tuple[int, int], 
     """
     per_inst: list[list[NoteJob]] = []
     for inst in instruments:
-        rng = np.random.default_rng([seed, inst.bank, inst.program, gm.VARIANTS.index(inst.variant)])
+        key = [seed, inst.bank, inst.program, gm.VARIANTS.index(inst.variant)] + ([inst.font] if inst.font else [])
+        rng = np.random.default_rng(key)
         jobs = []
         count = spec.pitches if inst.split == "train" or spec.eval_pitches is None else spec.eval_pitches
-        for pitch in gm.stratified_pitches(audible[(inst.bank, inst.program)], count, rng):
+        for pitch in gm.stratified_pitches(audible[(inst.font, inst.bank, inst.program)], count, rng):
             chosen = rng.choice(VELOCITIES, size=min(spec.velocities_per_pitch, len(VELOCITIES)), replace=False)
             for velocity in sorted(int(v) for v in chosen):
                 jobs.append(NoteJob(f"{inst.instrument_str}-{pitch:03d}-{velocity:03d}", inst.split, inst,
@@ -245,7 +260,7 @@ def plan_notes(instruments: list[gm.Instrument], audible: dict[tuple[int, int], 
     return picked
 
 
-def _note_entry(job: NoteJob, note_id: int) -> dict:
+def _note_entry(job: NoteJob, note_id: int, soundfonts: Sequence[Path]) -> dict:
     inst = job.inst
     return {
         "note": note_id, "note_str": job.note_str, "instrument": inst.instrument, "instrument_str": inst.instrument_str,
@@ -254,17 +269,19 @@ def _note_entry(job: NoteJob, note_id: int) -> dict:
         "instrument_family": FAMILIES.index(inst.family), "instrument_family_str": inst.family,
         "instrument_source": SOURCES.index(inst.source), "instrument_source_str": inst.source,
         "preset": f"{inst.bank}:{inst.program}:{inst.preset_name}", "variant": inst.variant,
+        "soundfont": soundfonts[inst.font].name,
     }
 
 
-def render_nsynth(out: str | Path, soundfont: str | Path | None = None, size: str = "mini", workers: int = 2,
+def render_nsynth(out: str | Path, soundfont: str | Path | Sequence[str | Path] | None = None, size: str = "mini",
+                  workers: int = 2,
                   seed: int = 0, max_notes: int | None = None, overwrite: bool = False, progress: bool = True,
                   oversample: int = 1) -> RenderSummary:
     """Render an NSynth-format dataset into `out` (nsynth-{train,valid,test}/examples.json + audio/).
 
     Args:
         out: the dataset folder to create (built under a temporary name, renamed when complete).
-        soundfont: a .sf2/.sf3 file; None uses pretty_midi's TimGM6mb.sf2.
+        soundfont: a .sf2/.sf3 file, or several to combine; None (or empty) uses pretty_midi's TimGM6mb.sf2.
         size: "mini", "small" or "full" (see SIZES).
         workers: processes (1 renders in this process).
         seed: fixes splits, pitch and velocity choices.
@@ -282,14 +299,18 @@ def render_nsynth(out: str | Path, soundfont: str | Path | None = None, size: st
         raise ValueError(f"unknown size {size!r}: expected one of {', '.join(SIZES)}")
     if workers < 1 or oversample < 1 or (max_notes is not None and max_notes < 1):
         raise ValueError("workers, oversample and max_notes must be at least 1")
-    sf_path = Path(soundfont) if soundfont else default_soundfont()
-    if not sf_path.is_file() or sf_path.suffix.lower() not in (".sf2", ".sf3"):
-        raise ValueError(f"{sf_path}: expected an existing .sf2 or .sf3 soundfont file")
+    fonts = [soundfont] if isinstance(soundfont, (str, Path)) else list(soundfont or [])
+    sf_paths = [Path(f) for f in fonts] or [default_soundfont()]
+    for sf_path in sf_paths:
+        if not sf_path.is_file() or sf_path.suffix.lower() not in (".sf2", ".sf3"):
+            raise ValueError(f"{sf_path}: expected an existing .sf2 or .sf3 soundfont file")
+    if len({p.resolve() for p in sf_paths}) < len(sf_paths):
+        raise ValueError("the same soundfont is given twice")
     spec, start = SIZES[size], time.perf_counter()
     with atomic_dir(out, overwrite=overwrite) as tmp:
         for split in SPLITS:
             (tmp / f"nsynth-{split}" / "audio").mkdir(parents=True)
-        init = (str(sf_path), oversample, str(tmp))
+        init = (tuple(str(p) for p in sf_paths), oversample, str(tmp))
         if workers == 1:
             _init_worker(*init)
             pool, imap = None, map
@@ -297,14 +318,16 @@ def render_nsynth(out: str | Path, soundfont: str | Path | None = None, size: st
             pool = multiprocessing.get_context(_start_method()).Pool(workers, _init_worker, init)
             imap = lambda fn, items: pool.imap_unordered(fn, items, chunksize=8)  # noqa: E731
         try:
-            presets = Renderer(sf_path).presets()
-            instruments = plan_instruments(presets, spec, seed)
-            if not instruments:
-                raise ValueError(f"{sf_path}: no melodic preset with a GM program mapped to an NSynth family")
+            instruments: list[gm.Instrument] = []
+            for font, sf_path in enumerate(sf_paths):
+                found = plan_instruments(Renderer(sf_path).presets(), spec, seed, font, len(instruments))
+                if not found:
+                    raise ValueError(f"{sf_path}: no melodic preset with a GM program mapped to an NSynth family")
+                instruments += found
             if max_notes is not None:  # only the first instruments of the round-robin can contribute
                 instruments = selection_order(instruments, seed)[: max_notes + 8]
-            targets = sorted({(i.bank, i.program, i.family) for i in instruments})
-            audible = {(b, p): pitches for b, p, pitches in imap(_probe, targets)}
+            targets = sorted({(i.font, i.bank, i.program, i.family) for i in instruments})
+            audible = {(f, b, p): pitches for f, b, p, pitches in imap(_probe, targets)}
             jobs = plan_notes(instruments, audible, spec, seed, max_notes)
             status: dict[str, str] = {}
             render_start = time.perf_counter()
@@ -319,18 +342,17 @@ def render_nsynth(out: str | Path, soundfont: str | Path | None = None, size: st
                 pool.join()
         kept = sorted((j for j in jobs if status[j.note_str] != "silent"), key=lambda j: j.note_str)
         for split in SPLITS:
-            entries = {j.note_str: _note_entry(j, i) for i, j in enumerate(kept) if j.split == split}
+            entries = {j.note_str: _note_entry(j, i, sf_paths) for i, j in enumerate(kept) if j.split == split}
             write_json_atomic(tmp / f"nsynth-{split}" / "examples.json", entries)
         seconds = time.perf_counter() - start
         summary = RenderSummary(
-            out=str(out), soundfont=str(sf_path), size=size, seed=seed,
+            out=str(out), soundfont=", ".join(str(p) for p in sf_paths), size=size, seed=seed,
             notes={s: sum(j.split == s for j in kept) for s in SPLITS},
-            instruments={s: {f: len({j.inst.instrument for j in kept if j.split == s and j.inst.family == f})
-                             for f in FAMILIES} for s in SPLITS},
+            instruments=instruments_per_family([j.inst for j in kept]),
             skipped_silent=sum(v == "silent" for v in status.values()),
             limited=sum(v == "limited" for v in status.values()),
             seconds=round(seconds, 2), notes_per_second=round(len(jobs) / max(seconds, 1e-9), 1), workers=workers,
-            extra={"presets": len({(i.bank, i.program) for i in instruments}), "oversample": oversample,
+            extra={"presets": len({(i.font, i.bank, i.program) for i in instruments}), "oversample": oversample,
                    "max_notes": max_notes, "render_seconds": round(render_seconds, 3),
                    "render_notes_per_second": round(len(jobs) / max(render_seconds, 1e-9), 1)},
         )

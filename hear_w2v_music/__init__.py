@@ -12,20 +12,23 @@ import torch
 
 from .checkpoints import Checkpoint, load_checkpoint
 from .embedder import Wav2Vec2Embedder
+from .precision import resolve_precision
 
 __all__ = ["Checkpoint", "Wav2Vec2Embedder", "get_scene_embeddings", "get_timestamp_embeddings",
-           "load_checkpoint", "load_model"]
+           "load_checkpoint", "load_model", "resolve_precision"]
 
 _OPTIONS = ("window_seconds", "context_seconds", "allow_pickle")
 
 
-def load_model(model_file_path: str | os.PathLike = "", layer: int | str | None = None, precision: str = "fp32",
+def load_model(model_file_path: str | os.PathLike = "", layer: int | str | None = None, precision: str = "auto",
                **options) -> Wav2Vec2Embedder:
     """Load a model source as a HEAR module (a ``torch.nn.Module`` on the CPU, in eval mode).
 
     ``model_file_path``: any source of ``load_checkpoint`` (``""`` = bundled ``music-small``).
     ``layer``: 0 = transformer input, k = output of block k, -1/None = last block, ``"cnn"`` = CNN
-    features. ``precision``: ``"fp32"`` or ``"bf16"`` (bfloat16 weights; outputs stay float32).
+    features. ``precision``: ``"auto"`` (bf16 where this CPU computes it natively, else fp32; the
+    choice and its reason are logged and kept in ``model.precision`` / ``model.precision_reason``),
+    ``"fp32"`` or ``"bf16"`` (bfloat16 weights; outputs stay float32).
     ``options``: ``window_seconds`` (30), ``context_seconds`` (5), ``allow_pickle`` (False).
     """
     unknown = sorted(set(options) - set(_OPTIONS))

@@ -132,10 +132,19 @@ def _load_hf_dir(folder: Path, src: str, kind: str) -> Checkpoint:
     """An HF dir with ``Wav2Vec2Model``, ``Wav2Vec2ForPreTraining`` or ``Wav2Vec2ForCTC`` weights."""
     config = Wav2Vec2Config.from_json_file(str(folder / "config.json"))
     if (folder / "model.safetensors").is_file():
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
-        state = load_file(str(folder / "model.safetensors"))
+        try:
+            state = load_file(str(folder / "model.safetensors"))
+        except SafetensorError as err:
+            raise ValueError(f"{folder / 'model.safetensors'} is a truncated or corrupt safetensors file "
+                             f"({err}); copy or export it again") from err
     elif (folder / "pytorch_model.bin").is_file():
-        state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+        except (RuntimeError, EOFError, pickle.UnpicklingError) as err:
+            raise ValueError(f"{folder / 'pytorch_model.bin'} is a truncated or corrupt torch file "
+                             f"({str(err).splitlines()[0][:200]}); copy or export it again") from err
     else:
         raise ValueError(f"HF model dir {folder} has config.json but neither model.safetensors nor pytorch_model.bin")
     if not any(k.startswith("wav2vec2.") for k in state):  # bare Wav2Vec2Model weights

@@ -7,8 +7,10 @@ Only the widths change.
 
 - ``base()``  the paper's BASE model (fairseq ``wav2vec2_base_librispeech``): 512-channel CNN with
   group norm on the first conv, 12 post-LN transformer layers of 768, 2 codebooks x 320 entries.
-- ``small()`` trainable on a 2-core CPU: 256-channel CNN, 4 layers of 256. The bundled
-  ``music-small`` and ``speech-small`` checkpoints use it.
+- ``small()`` trainable on a 2-core CPU: a CNN widening 64 -> 256 channels as the frame rate
+  drops (as SEW does), 4 post-LN layers of 256, 2 codebooks x 64 entries, 30 negatives, no
+  dropout. The bundled ``music-small`` and ``speech-small`` checkpoints use it (docs/training.md
+  has the sweep that chose it).
 - ``tiny()``  for tests: 32-channel CNN, 2 layers of 32, 2 codebooks x 8 entries.
 """
 from __future__ import annotations
@@ -37,10 +39,25 @@ _FAIRSEQ_BASE_TRAINING = dict(
 )
 
 
-def _config(conv_dim: int, hidden: int, layers: int, heads: int, ffn: int, pos_kernel: int,
+def config_fields() -> frozenset[str]:
+    """The names ``Wav2Vec2Config`` accepts as overrides (its constructor's and its attributes)."""
+    return frozenset(Wav2Vec2Config().to_dict()) - {"transformers_version", "model_type", "architectures"}
+
+
+def _config(width: int | tuple[int, ...], hidden: int, layers: int, heads: int, ffn: int, pos_kernel: int,
             pos_groups: int, codevector_dim: int, proj_codevector_dim: int, **overrides) -> Wav2Vec2Config:
+    unknown = sorted(set(overrides) - config_fields())
+    if unknown:
+        raise ValueError(f"unknown Wav2Vec2Config field(s) {unknown}; valid fields: {sorted(config_fields())}")
+    width = overrides.pop("conv_dim", width)
+    widths = (int(width),) * len(CONV_KERNEL) if isinstance(width, int) else tuple(int(w) for w in width)
+    if len(widths) != len(CONV_KERNEL):
+        raise ValueError(f"conv_dim needs {len(CONV_KERNEL)} widths (one per conv layer), got {len(widths)}")
+    for name, expected in (("conv_kernel", CONV_KERNEL), ("conv_stride", CONV_STRIDE)):
+        if name in overrides and tuple(overrides[name]) != expected:
+            raise ValueError(f"{name} must stay {expected}: the 400-sample field and 320-sample hop are fixed")
     kwargs = dict(
-        conv_dim=(conv_dim,) * len(CONV_KERNEL),
+        conv_dim=widths,
         conv_kernel=CONV_KERNEL,
         conv_stride=CONV_STRIDE,
         conv_bias=False,
@@ -68,9 +85,16 @@ def base(**overrides) -> Wav2Vec2Config:
     return _config(512, 768, 12, 12, 3072, 128, 16, 256, 256, **overrides)
 
 
+SMALL_CONV_DIM = (64, 128, 128, 256, 256, 256, 256)  # channels; SEW-style widening as the rate drops
+# The CPU recipe's model-side choices (docs/training.md): no dropout or layerdrop, codebooks and
+# negatives sized to what a 5M-parameter model learns within CPU-hours.
+_SMALL_TRAINING = dict(hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0,
+                       feat_quantizer_dropout=0.0, layerdrop=0.0, num_codevectors_per_group=64, num_negatives=30)
+
+
 def small(**overrides) -> Wav2Vec2Config:
-    """The CPU-trainable size of the bundled checkpoints (about 5M parameters)."""
-    return _config(256, 256, 4, 4, 1024, 64, 16, 256, 128, **overrides)
+    """The CPU-trainable size of the bundled checkpoints (about 4M parameters)."""
+    return _config(SMALL_CONV_DIM, 256, 4, 4, 1024, 64, 16, 256, 128, **{**_SMALL_TRAINING, **overrides})
 
 
 def tiny(**overrides) -> Wav2Vec2Config:

@@ -2,8 +2,9 @@
 
 The forward pass runs the HF modules of ``checkpoint.model.wav2vec2`` directly, stopping at the
 chosen layer, with the positional conv's weight norm folded once, no masking or dropout paths,
-and (``precision="bf16"``) bfloat16 weights. Clips are independent of their batch neighbours:
-every normalisation (input, group norm, layer norms) is per clip.
+and (``precision="bf16"``, or ``"auto"`` where bf16 is native) bfloat16 weights. Clips are
+independent of their batch neighbours: every normalisation (input, group norm, layer norms) is
+per clip.
 
 Long clips are cut into overlapping windows of frames (``plan_windows``). The CNN is exact in
 windows: it is local except for the first layer's group norm (BASE's ``extractor_mode=default``),
@@ -12,6 +13,7 @@ transformer sees less context, hence ``context_seconds`` on each side of every k
 """
 from __future__ import annotations
 
+import logging
 import warnings
 
 import torch
@@ -20,10 +22,13 @@ from transformers.models.wav2vec2.modeling_wav2vec2 import Wav2Vec2GroupNormConv
 
 from . import frames
 from .checkpoints import Checkpoint
+from .precision import native_bf16, resolve_precision
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+log = logging.getLogger(__name__)
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 _GN_CHUNK = 32000  # first-conv outputs per step of the group-norm pre-pass (10 s at 3200 per second)
 _NORM_EPS = 1e-7  # per-clip input normalisation, as HF's Wav2Vec2FeatureExtractor
+_FAR_OUT = 2.0  # peak |sample| beyond which audio is taken as wrongly scaled (expected [-1, 1])
 
 
 def resolve_layer(layer: int | str | None, num_layers: int) -> int | str:
@@ -55,25 +60,28 @@ class Wav2Vec2Embedder(torch.nn.Module):
 
     Attributes: ``sample_rate`` (16000 Hz), ``scene_embedding_size`` and ``timestamp_embedding_size``
     (D: ``hidden_size``, or ``conv_dim[-1]`` for ``layer="cnn"``), ``layer`` (resolved: 0..L or
-    ``"cnn"``), ``num_layers`` (L), ``precision``, ``checkpoint``, ``backbone`` (the HF
-    ``Wav2Vec2Model``). ``window_seconds`` bounds how much audio one forward pass sees;
-    ``context_seconds`` is the context kept on each side of a window's core.
+    ``"cnn"``), ``num_layers`` (L), ``precision`` (resolved: ``"fp32"`` or ``"bf16"``) with
+    ``precision_reason`` (why), ``checkpoint``, ``backbone`` (the HF ``Wav2Vec2Model``).
+    ``precision="auto"`` is bf16 where the checkpoint's device computes it natively (see
+    ``precision.resolve_precision``), decided once, here. ``window_seconds`` bounds how much audio
+    one forward pass sees; ``context_seconds`` is the context kept on each side of a window's core.
     """
 
     sample_rate: int = frames.SAMPLE_RATE
 
-    def __init__(self, checkpoint: Checkpoint, layer: int | str | None = None, precision: str = "fp32",
+    def __init__(self, checkpoint: Checkpoint, layer: int | str | None = None, precision: str = "auto",
                  window_seconds: float = 30.0, context_seconds: float = 5.0) -> None:
         super().__init__()
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+        device = next(checkpoint.model.parameters()).device
+        precision, self.precision_reason = resolve_precision(precision, device)
+        log.info("precision %s (%s)", precision, self.precision_reason)
         config = checkpoint.model.config
         self.checkpoint = checkpoint
         self.model = checkpoint.model.eval()
         self.num_layers: int = config.num_hidden_layers
         self.layer = resolve_layer(layer, self.num_layers)
         self.precision = precision
-        self.dtype = PRECISIONS[precision]
+        self.dtype = DTYPES[precision]
         size = config.conv_dim[-1] if self.layer == "cnn" else config.hidden_size
         self.scene_embedding_size: int = int(size)
         self.timestamp_embedding_size: int = int(size)
@@ -85,6 +93,7 @@ class Wav2Vec2Embedder(torch.nn.Module):
         self.stable_layer_norm = bool(config.do_stable_layer_norm)
         self.model.to(self.dtype)
         self.pos_conv.to(self.dtype)
+        self._warned_amplitude = False
 
     @property
     def backbone(self):
@@ -103,9 +112,10 @@ class Wav2Vec2Embedder(torch.nn.Module):
         ``T = frames.num_frames(n_samples)``, frame k centred at 12.5 + 20 k ms.
         """
         audio = self.validate(audio)
-        if self.dtype == torch.bfloat16 and audio.device.type == "cpu" and not cpu_has_native_bf16():
+        if self.dtype == torch.bfloat16 and audio.device.type == "cpu" and not native_bf16("cpu")[0]:
             warnings.warn("precision='bf16' on a CPU without AVX512-BF16 or AMX is emulated and several times "
-                          "slower than fp32 here (see docs/performance.md); use precision='fp32' on this machine",
+                          "slower than fp32 here (see docs/performance.md); use precision='auto' or 'fp32' "
+                          "on this machine",
                           RuntimeWarning, stacklevel=3)
         n_sounds, n_samples = audio.shape
         with torch.inference_mode():
@@ -147,6 +157,11 @@ class Wav2Vec2Embedder(torch.nn.Module):
         if not bool(torch.isfinite(audio).all()):
             bad = (~torch.isfinite(audio)).any(dim=1).nonzero().flatten().tolist()
             raise ValueError(f"audio contains NaN or Inf (sounds {bad[:10]}); expected finite samples in [-1, 1]")
+        peak = float(audio.abs().max())
+        if peak > _FAR_OUT and not self._warned_amplitude:
+            self._warned_amplitude = True  # once per model: a whole corpus at the wrong scale says it once
+            warnings.warn(f"audio peaks at {peak:.3g}, far outside the expected range [-1, 1]: scale it to float "
+                          f"samples in [-1, 1] first (e.g. int16 PCM / 32768)", UserWarning, stacklevel=4)
         return audio.float()
 
     def _embed_window(self, x: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
@@ -206,12 +221,6 @@ class Wav2Vec2Embedder(torch.nn.Module):
         var = (total_sq / n_out - mean * mean).clamp_min(0.0)
         rstd = 1.0 / torch.sqrt(var + first.layer_norm.eps)
         return mean[:, :, None].float(), rstd[:, :, None].float()
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); without it bf16 is emulated."""
-    cpu = torch.cpu
-    return any(getattr(cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
 def _normalize(audio: torch.Tensor) -> torch.Tensor:

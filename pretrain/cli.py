@@ -7,6 +7,19 @@ from pathlib import Path
 import click
 
 
+def _devices(ctx, param, value: str) -> int | str:
+    """``--devices``: 'auto' or a positive integer (-1: every GPU, as Lightning)."""
+    if value == "auto":
+        return value
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1 and number != -1:
+        raise click.BadParameter(f"expected a positive integer (devices per node), -1 or 'auto', got {value!r}")
+    return number
+
+
 @click.command("pretrain")
 @click.option("--config", "config_name", default=None,
               help="Preset (base, small, tiny) or YAML file. Default: RUN/config.yaml with --resume, else small.")
@@ -16,7 +29,8 @@ import click
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config key (repeatable), e.g. --set max_steps=2000 --set model.layerdrop=0.")
 @click.option("--resume", is_flag=True, help="Continue from RUN/checkpoints/last.ckpt.")
-@click.option("--devices", default="1", show_default=True, help="Devices per node (an int, or 'auto').")
+@click.option("--devices", default="1", show_default=True, callback=_devices,
+              help="Devices per node (an int, or 'auto').")
 @click.option("--num-nodes", default=1, show_default=True, type=int, help="Nodes (DDP; torchrun or SLURM).")
 @click.option("--accelerator", default="auto", show_default=True, help="auto, cpu or gpu.")
 @click.option("--no-progress", is_flag=True, help="Disable the progress bar (for log files).")
@@ -34,9 +48,8 @@ def pretrain_command(config_name, data_dirs, run_dir, overrides, resume, devices
         config = config_lib.resolve(config_name, overrides)
     except (ValueError, FileNotFoundError) as err:
         raise click.BadParameter(str(err), param_hint="--config/--set") from err
-    devices_value = devices if devices == "auto" else int(devices)
     try:
-        last = run_pretraining(config, list(data_dirs), run_dir, resume=resume, devices=devices_value,
+        last = run_pretraining(config, list(data_dirs), run_dir, resume=resume, devices=devices,
                                num_nodes=num_nodes, accelerator=accelerator, progress_bar=not no_progress)
     except (FileExistsError, FileNotFoundError, ValueError) as err:
         raise click.ClickException(str(err)) from err

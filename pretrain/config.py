@@ -57,11 +57,12 @@ class PretrainConfig:
     manifest_cache: str | None = None  # folder of cached manifests; None = ~/.cache/w2v-music/manifests
     num_workers: int = 2
     # runtime
-    precision: str = "auto"  # auto = bf16-mixed on GPU, 32-true on CPU; or any Lightning precision
+    precision: str = "auto"  # auto = bf16-mixed on GPU and native-bf16 CPUs, else 32-true; or a Lightning precision
     num_threads: int | None = None  # torch CPU threads per process
     checkpoint_every_steps: int = 100
     log_every_steps: int = 10
     collapse_warn_factor: float = 2.0  # warn when code perplexity < factor * number of groups
+    identical_warn_share: float = 0.25  # warn when this share of negatives has the positive's code
 
     def warmup(self) -> int:
         """Warm-up length in optimizer steps."""
@@ -107,14 +108,51 @@ class PretrainConfig:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(PretrainConfig)}
+# Allowed values, checked before any work: key -> (test, the range in words). None passes where the type allows it.
+_AT_LEAST_1, _POSITIVE, _NON_NEGATIVE = (lambda v: v >= 1, ">= 1"), (lambda v: v > 0, "> 0"), (lambda v: v >= 0, ">= 0")
+_CHECKS = {
+    "lr": _POSITIVE, "max_steps": _AT_LEAST_1, "warmup_steps": _NON_NEGATIVE,
+    "warmup_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"), "adam_eps": _POSITIVE, "weight_decay": _NON_NEGATIVE,
+    "adam_betas": (lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(0 <= b < 1 for b in v),
+                   "two values in [0, 1)"),
+    "grad_clip": _NON_NEGATIVE, "accumulate_grad_batches": _AT_LEAST_1, "effective_batch_gpus": _AT_LEAST_1,
+    "feature_grad_mult": _NON_NEGATIVE, "feature_penalty": _NON_NEGATIVE, "gumbel_max": _POSITIVE,
+    "gumbel_min": _POSITIVE, "gumbel_decay": (lambda v: 0 < v <= 1, "in (0, 1]"), "sample_rate": _AT_LEAST_1,
+    "segment_seconds": _POSITIVE, "hop_seconds": _POSITIVE, "min_segment_seconds": _NON_NEGATIVE,
+    "max_batch_samples": _AT_LEAST_1, "max_crop_samples": _AT_LEAST_1, "num_workers": _NON_NEGATIVE,
+    "num_threads": _AT_LEAST_1, "checkpoint_every_steps": _AT_LEAST_1, "log_every_steps": _AT_LEAST_1,
+    "collapse_warn_factor": _NON_NEGATIVE, "identical_warn_share": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+}
+_PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "bf16-true", "bf16", "16-mixed", "16-true", "16", "64-true", "64")
+_PROBABILITY_SUFFIXES = ("dropout", "layerdrop", "_prob")  # Wav2Vec2Config fields that are probabilities
+
+
+def validate(config: PretrainConfig) -> PretrainConfig:
+    """Check every value's range up front; ``ValueError`` names the key and the allowed range."""
+    for key, (ok, allowed) in _CHECKS.items():
+        value = getattr(config, key)
+        try:
+            good = value is None or (not isinstance(value, (bool, str)) and ok(value))
+        except TypeError:  # a YAML file can hold any type
+            good = False
+        if not good:
+            raise ValueError(f"{key} = {value!r} is out of range: expected {allowed}")
+    if config.gumbel_min > config.gumbel_max:
+        raise ValueError(f"gumbel_min = {config.gumbel_min} exceeds gumbel_max = {config.gumbel_max}")
+    if str(config.precision) not in _PRECISIONS:
+        raise ValueError(f"precision = {config.precision!r}: expected one of {', '.join(_PRECISIONS)}")
+    for key, value in config.model.items():
+        if key.endswith(_PROBABILITY_SUFFIXES) and isinstance(value, (int, float)) and not 0 <= value <= 1:
+            raise ValueError(f"model.{key} = {value!r} is out of range: expected a probability in [0, 1]")
+    return config
 
 
 def from_dict(values: dict) -> PretrainConfig:
-    """Build a config from a dict; unknown keys raise ``ValueError`` listing the valid ones."""
+    """Build a config from a dict; unknown keys or out-of-range values raise ``ValueError`` naming them."""
     unknown = sorted(set(values) - set(_FIELDS))
     if unknown:
         raise ValueError(f"unknown config key(s) {unknown}; valid keys: {sorted(_FIELDS)}")
-    return PretrainConfig(**values)
+    return validate(PretrainConfig(**values))
 
 
 def load(name_or_path: str) -> PretrainConfig:

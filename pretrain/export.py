@@ -2,7 +2,8 @@
 
 OUT holds ``config.json`` + ``model.safetensors`` (a ``Wav2Vec2ForPreTraining`` with quantizer,
 ``project_q`` and ``project_hid``), ``preprocessor_config.json`` (``do_normalize`` from the run),
-``w2v_music_provenance.json`` (source, step, configs, data) and ``SHA256SUMS``. The folder is built
+``w2v_music_provenance.json`` (source run name and checkpoint path within it, never an absolute path
+of the exporting machine; step, configs, data) and ``SHA256SUMS``. The folder is built
 under a temporary name and renamed into place. Loadable by
 ``transformers.Wav2Vec2ForPreTraining.from_pretrained`` and ``hear_w2v_music.load_model``.
 """
@@ -47,6 +48,16 @@ def load_lightning(path: str | Path) -> tuple[Wav2Vec2ForPreTraining, dict]:
     return model.eval(), ckpt
 
 
+def source_of(ckpt_path: Path) -> tuple[str, str]:
+    """``(run name, checkpoint path inside the run)``, e.g. ``("music-small", "checkpoints/last.ckpt")``.
+
+    The run is the folder above ``checkpoints/``, or the checkpoint's own folder for a loose file.
+    """
+    ckpt_path = ckpt_path.resolve()
+    run = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
+    return run.name, ckpt_path.relative_to(run).as_posix()
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -74,8 +85,9 @@ def export(src: str | Path, out: str | Path, dtype: str = "float32", overwrite: 
             "feature_extractor_type": "Wav2Vec2FeatureExtractor", "sampling_rate": 16000,
             "do_normalize": bool(meta["normalize"]), "feature_size": 1, "padding_value": 0.0,
             "return_attention_mask": False}, indent=2))
+        run_name, relative = source_of(ckpt_path)
         (tmp / PROVENANCE).write_text(json.dumps({
-            "source_checkpoint": str(ckpt_path.resolve()), "source_sha256": _sha256(ckpt_path),
+            "source_run": run_name, "source_checkpoint": relative, "source_sha256": _sha256(ckpt_path),
             "global_step": int(ckpt.get("global_step", -1)), "dtype": dtype,
             "exported_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "torch": torch.__version__, "transformers": __import__("transformers").__version__,

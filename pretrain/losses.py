@@ -12,6 +12,12 @@ and quantises every frame; this module calls the submodules itself, as fairseq d
 5. InfoNCE over cosine similarities / ``contrastive_logits_temperature`` between ``c_t`` and
    ``[q_t, K negatives]``; negatives are other masked frames of the same utterance, never ``t``.
 
+Honest signals (docs/training.md): ``accuracy`` counts a frame right only when the positive's logit
+is strictly above every negative's (ties are wrong, so a collapsed model whose logits all tie scores 0,
+as fairseq's rule); a negative whose quantized code equals the positive's is no negative (its logit is
+masked), so ``effective_negatives`` and ``chance = mean(1 / (1 + effective negatives))`` are what the
+accuracy must be judged against; ``identical_negatives`` is the share of drawn negatives lost that way.
+
 Every loss is normalised per masked frame: ``total = contrastive + w_div * diversity + w_feat * penalty``
 with ``diversity = (G V - prob_perplexity) / (G V)``, as fairseq's sum divided by ``sample_size``.
 """
@@ -93,7 +99,10 @@ def sample_negatives(batch: int, per_utt: int, num_negatives: int,
 class LossTerms:
     """Scalar tensors of one forward pass, each normalised per masked frame.
 
-    ``total`` carries the gradient; the others are for logging (``*_perplexity`` summed over groups).
+    ``total`` carries the gradient; the others are for logging (``*_perplexity`` summed over groups;
+    ``accuracy`` counts ties as wrong; ``chance`` is its value for uniform guessing among the
+    ``effective_negatives`` that differ from the positive; ``identical_negatives`` is the share of
+    drawn negatives whose code equals the positive's).
     """
 
     total: torch.Tensor
@@ -104,6 +113,9 @@ class LossTerms:
     prob_perplexity: torch.Tensor
     accuracy: torch.Tensor
     masked_frames: int
+    chance: torch.Tensor | None = None
+    effective_negatives: torch.Tensor | None = None
+    identical_negatives: torch.Tensor | None = None
 
 
 def quantize(model: Wav2Vec2ForPreTraining, feats: torch.Tensor, temperature: float
@@ -166,6 +178,25 @@ def pretraining_loss(model: Wav2Vec2ForPreTraining, waves: torch.Tensor, mask: t
     diversity = (num_codes - prob_ppl) / num_codes
     total = contrastive + cfg.diversity_loss_weight * diversity + feature_penalty_weight * feature_penalty
     with torch.no_grad():
-        accuracy = (logits.argmax(-1) == 0).float().mean()
+        accuracy, chance, effective, identical = contrastive_signals(logits, neg_is_pos)
     return LossTerms(total, contrastive.detach(), diversity.detach(), feature_penalty.detach(),
-                     code_ppl.detach(), prob_ppl.detach(), accuracy, int(mask.sum()))
+                     code_ppl.detach(), prob_ppl.detach(), accuracy, int(mask.sum()),
+                     chance, effective, identical)
+
+
+def contrastive_signals(logits: torch.Tensor, neg_is_pos: torch.Tensor
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Honest accuracy, its chance level, effective negatives and identical share of a batch.
+
+    Args:
+        logits: ``(M, 1 + K)``, the positive first; negatives identical to it already ``-inf``.
+        neg_is_pos: ``(M, K)`` bool, negative ``k`` of frame ``m`` has the positive's code.
+
+    Returns scalars ``(accuracy, chance, effective_negatives, identical_negatives)``: accuracy counts
+    a frame right only if its positive is strictly above every negative (a tie is wrong);
+    chance = mean over frames of ``1 / (1 + effective negatives)``.
+    """
+    accuracy = (logits[:, 0] > logits[:, 1:].max(-1).values).float().mean()
+    effective = (~neg_is_pos).sum(-1).float()
+    chance = (1.0 / (1.0 + effective)).mean()
+    return accuracy, chance, effective.mean(), neg_is_pos.float().mean()

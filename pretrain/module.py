@@ -66,8 +66,11 @@ class Wav2Vec2Pretraining(pl.LightningModule):
         torch.manual_seed(seed)
         return torch.Generator().manual_seed(seed + 1)
 
-    def compute_loss(self, waves: torch.Tensor, generator: torch.Generator) -> LossTerms:
-        """Masks, negatives and the loss of ``waves`` ``(B, N)`` at the current step's temperature."""
+    def compute_loss(self, waves: torch.Tensor, generator: torch.Generator, step: int | None = None) -> LossTerms:
+        """Masks, negatives and the loss of ``waves`` ``(B, N)`` at update ``step``'s temperature.
+
+        ``step`` defaults to the trainer's ``global_step``.
+        """
         hf = self.model.config
         if self.config.normalize:
             waves = normalize_waves(waves)
@@ -76,7 +79,7 @@ class Wav2Vec2Pretraining(pl.LightningModule):
                             hf.mask_time_min_masks, generator)
         per_utt = int(mask[0].sum())
         negatives = sample_negatives(waves.shape[0], per_utt, hf.num_negatives, generator)
-        temperature = self.config.temperature(self.global_step)
+        temperature = self.config.temperature(self.global_step if step is None else step)
         return pretraining_loss(self.model, waves, mask.to(waves.device), negatives.to(waves.device),
                                 temperature, self.config.feature_grad_mult, self.config.feature_penalty)
 
@@ -94,7 +97,8 @@ class Wav2Vec2Pretraining(pl.LightningModule):
         metrics = {
             "loss": terms.total.detach(), "contrastive": terms.contrastive, "diversity": terms.diversity,
             "feature_penalty": terms.feature_penalty, "code_perplexity": terms.code_perplexity,
-            "prob_perplexity": terms.prob_perplexity, "accuracy": terms.accuracy,
+            "prob_perplexity": terms.prob_perplexity, "accuracy": terms.accuracy, "chance": terms.chance,
+            "effective_negatives": terms.effective_negatives, "identical_negatives": terms.identical_negatives,
         }
         self.log_dict(metrics, prog_bar=False, on_step=True, batch_size=waves.shape[0])
         self.log("total", terms.total.detach(), prog_bar=True, on_step=True, batch_size=waves.shape[0])
@@ -119,16 +123,32 @@ class Wav2Vec2Pretraining(pl.LightningModule):
         self._check_collapse()
 
     def _check_collapse(self) -> None:
+        """Warn (rank 0, at most once per ``log_every_steps``) when the contrastive task turns trivial.
+
+        Two signs: code perplexity near the number of groups (few codes in use), and an accuracy
+        that only looks high because many drawn negatives share the positive's code (their logits
+        are masked, so the task has fewer candidates than ``num_negatives``).
+        """
         groups = self.model.config.num_codevector_groups
-        ppl = self.last_metrics.get("code_perplexity", float("inf"))
+        m = self.last_metrics
         step = self.global_step
-        if self.trainer.is_global_zero and step >= self.config.warmup() \
-                and ppl < self.config.collapse_warn_factor * groups \
-                and step - self._warned_step >= self.config.log_every_steps:
+        if not self.trainer.is_global_zero or step < self.config.warmup() \
+                or step - self._warned_step < self.config.log_every_steps:
+            return
+        ppl = m.get("code_perplexity", float("inf"))
+        identical = m.get("identical_negatives", 0.0)
+        if ppl < self.config.collapse_warn_factor * groups:
             self._warned_step = step
             log.warning("!!! CODEBOOK COLLAPSE? step %d: code perplexity %.2f is near the number of groups (%d); "
                         "the contrastive task becomes trivial. Lower the lr, raise diversity_loss_weight "
                         "or check the data.", step, ppl, groups)
+        elif identical > self.config.identical_warn_share:
+            self._warned_step = step
+            log.warning("!!! INFLATED ACCURACY? step %d: %.0f%% of the negatives share the positive's code, "
+                        "so only %.1f of %d negatives count; accuracy %.3f must be judged against chance %.3f, "
+                        "not 1/%d.", step, 100 * identical, m.get("effective_negatives", float("nan")),
+                        self.model.config.num_negatives, m.get("accuracy", float("nan")),
+                        m.get("chance", float("nan")), self.model.config.num_negatives + 1)
 
     # ---- optimisation -----------------------------------------------------------------------
     def configure_optimizers(self):

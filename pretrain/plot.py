@@ -11,7 +11,7 @@ PANELS = (  # (title, columns)
     ("loss (per masked frame)", ("loss", "contrastive")),
     ("auxiliary losses", ("diversity", "feature_penalty")),
     ("codebook perplexity (sum over groups)", ("code_perplexity", "prob_perplexity")),
-    ("contrastive accuracy", ("accuracy",)),
+    ("contrastive accuracy (ties wrong) vs chance", ("accuracy", "chance", "identical_negatives")),
     ("Gumbel temperature / lr (x1000)", ("temperature", "lr")),
     ("grad norm / throughput (audio s/s)", ("grad_norm", "audio_s_per_s")),
 )

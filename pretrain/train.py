@@ -8,13 +8,17 @@ RUN layout::
     RUN/tensorboard/             when tensorboard is installed
 
 A SIGKILL loses at most the updates since the last checkpoint; ``resume=True`` continues from
-``last.ckpt`` with the same step, optimizer, learning rate, temperature and data stream.
+``last.ckpt`` with the same step, optimizer, learning rate, temperature and data stream. Everything
+that can fail early (config values, a missing, truncated or foreign ``last.ckpt``) fails before the
+data scan and before anything in RUN is written.
 """
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
+import pickle
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +28,7 @@ from pytorch_lightning.strategies import DDPStrategy
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from hear_w2v_music.precision import resolve_precision
 from pretrain import config as config_lib
 from pretrain.config import PretrainConfig
 from pretrain.data import SegmentDataset
@@ -32,8 +37,8 @@ from pretrain.sources import collect_segments
 
 log = logging.getLogger(__name__)
 METRIC_COLUMNS = ("step", "loss", "contrastive", "diversity", "feature_penalty", "code_perplexity",
-                  "prob_perplexity", "accuracy", "temperature", "lr", "grad_norm", "audio_s_per_s",
-                  "skipped_items", "wall_s")
+                  "prob_perplexity", "accuracy", "chance", "effective_negatives", "identical_negatives",
+                  "temperature", "lr", "grad_norm", "audio_s_per_s", "skipped_items", "wall_s")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -54,6 +59,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             Path(tmp).unlink(missing_ok=True)
             raise
 
+    def load_checkpoint(self, path, map_location=None, weights_only: bool | None = None) -> dict:  # noqa: D102
+        # An explicit choice, on every Lightning version: our checkpoints hold tensors and plain data only.
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"Checkpoint file not found: {path}")
+        return torch.load(path, map_location=map_location or "cpu",
+                          weights_only=True if weights_only is None else weights_only)
+
 
 class PeriodicCheckpoint(pl.Callback):
     """Save ``RUN/checkpoints/last.ckpt`` every ``every`` updates and when training ends."""
@@ -65,7 +78,7 @@ class PeriodicCheckpoint(pl.Callback):
     def _save(self, trainer: pl.Trainer) -> None:
         if trainer.global_step == self._saved:
             return
-        trainer.save_checkpoint(self.path)
+        trainer.save_checkpoint(self.path, weights_only=False)  # the full state: resume needs the optimizer
         if trainer.is_global_zero:
             config_lib.save(self.config, self.path.parent / "config.yaml")
         self._saved = trainer.global_step
@@ -134,7 +147,11 @@ def build_trainer(config: PretrainConfig, run_dir: Path, devices: int | str = 1,
                   callbacks: list[pl.Callback] | None = None) -> pl.Trainer:
     """A Trainer with the run's precision, accumulation, DDP strategy and callbacks (plus ``callbacks``)."""
     use_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    precision = config.precision if config.precision != "auto" else ("bf16-mixed" if use_gpu else "32-true")
+    precision = config.precision
+    if precision == "auto":  # bf16-mixed on GPUs and on CPUs with native bf16 (AVX512-BF16, AMX)
+        chosen, reason = resolve_precision("auto", "cuda" if use_gpu else "cpu")
+        precision = "bf16-mixed" if chosen == "bf16" else "32-true"
+        log.info("precision %s (%s)", precision, reason)
     world = (torch.cuda.device_count() if devices in (-1, "auto") and use_gpu else
              int(devices) if str(devices).isdigit() else 1) * num_nodes
     strategy: str | DDPStrategy = "auto"
@@ -161,12 +178,16 @@ def run_pretraining(config: PretrainConfig, data_dirs: list[str | Path], run_dir
                     callbacks: list[pl.Callback] | None = None) -> Path:
     """Pretrain on the audio of ``data_dirs`` into ``run_dir``; return the path of ``last.ckpt``.
 
-    With ``resume`` and an existing ``run_dir/checkpoints/last.ckpt`` training continues from it;
-    without ``resume`` an existing checkpoint is an error (nothing is overwritten by accident).
+    With ``resume`` training continues from ``run_dir/checkpoints/last.ckpt`` (see ``resume_checkpoint``
+    for what is checked first); without ``resume`` an existing checkpoint is an error (nothing is
+    overwritten by accident). Both checks, and the config's ranges, come before any data scan or write.
     """
     run_dir = Path(run_dir)
+    config_lib.validate(config)
     last = run_dir / "checkpoints" / "last.ckpt"
-    if last.exists() and not resume:
+    if resume:
+        resume_checkpoint(config, run_dir)
+    elif last.exists():
         raise FileExistsError(f"{last} exists: pass --resume to continue that run, or choose another --out")
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
@@ -185,5 +206,50 @@ def run_pretraining(config: PretrainConfig, data_dirs: list[str | Path], run_dir
     module.data_info = {"dirs": [str(Path(d).resolve()) for d in data_dirs], "segments": len(segments),
                         "segment_hours": round(hours, 4), "unreadable_files": len(skipped)}
     trainer = build_trainer(config, run_dir, devices, num_nodes, accelerator, progress_bar, callbacks)
-    trainer.fit(module, ckpt_path=str(last) if resume and last.exists() else None)
+    trainer.fit(module, ckpt_path=str(last) if resume else None)
+    return last
+
+
+# Wav2Vec2Config fields that fix the weights' shapes: a checkpoint only fits a model that agrees on all of them.
+_ARCHITECTURE = ("conv_dim", "conv_kernel", "conv_stride", "conv_bias", "feat_extract_norm", "hidden_size",
+                 "num_hidden_layers", "num_attention_heads", "intermediate_size", "num_conv_pos_embeddings",
+                 "num_conv_pos_embedding_groups", "do_stable_layer_norm", "codevector_dim", "proj_codevector_dim",
+                 "num_codevector_groups", "num_codevectors_per_group")
+
+
+def resume_checkpoint(config: PretrainConfig, run_dir: str | Path) -> Path:
+    """``run_dir/checkpoints/last.ckpt``, checked for a resume with ``config`` without loading its tensors.
+
+    Raises ``FileNotFoundError`` when there is none (nothing to resume: drop ``--resume``) and
+    ``ValueError`` for a truncated or foreign file, or one whose architecture differs from
+    ``config``'s (the run was made with another config). Reads only; writes nothing.
+    """
+    run_dir = Path(run_dir)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        hint = (f" (add --config {run_dir / 'config.yaml'} to reuse its settings)"
+                if (run_dir / "config.yaml").is_file() else "")
+        raise FileNotFoundError(f"--resume: there is no checkpoint to resume in {run_dir} ({last} does not exist); "
+                                f"drop --resume to start a new run there{hint}")
+    try:  # mmap: the pickle and the zip directory are read, the tensors are not
+        meta = torch.load(last, map_location="cpu", weights_only=True, mmap=True)["w2v_music"]
+        saved_hf, run_config = dict(meta["hf_config"]), dict(meta["pretrain_config"])
+    except (RuntimeError, OSError, EOFError, KeyError, TypeError, ValueError, pickle.UnpicklingError) as err:
+        earlier = sorted(p.name for p in last.parent.glob("*.ckpt") if p != last)
+        advice = (f"earlier checkpoint(s) are kept beside it ({', '.join(earlier)}): copy one over last.ckpt to "
+                  f"resume from there" if earlier else
+                  "no earlier checkpoint is kept: move it away and start again without --resume")
+        raise ValueError(f"cannot resume from {last}: it is truncated or corrupt, or not a `w2v-music pretrain` "
+                         f"checkpoint ({str(err).splitlines()[0][:160]}); {advice}") from err
+    ours = config.hf_config().to_dict()
+    differ = [k for k in _ARCHITECTURE if json.dumps(saved_hf.get(k)) != json.dumps(ours.get(k))]  # tuples = lists
+    if differ:
+        shown = ", ".join(f"{k} {saved_hf.get(k)} there, {ours.get(k)} here" for k in differ[:4])
+        raise ValueError(f"{run_dir} was made with another config (model_size {run_config.get('model_size')!r} "
+                         f"there, {config.model_size!r} here; {shown}), so {last} does not fit this model: resume "
+                         f"without --config to use the run's own {run_dir / 'config.yaml'}, or choose another --out")
+    changed = sorted(k for k, v in config.to_dict().items()
+                     if k in run_config and json.dumps(run_config[k]) != json.dumps(v))
+    if changed:
+        log.warning("resuming %s with settings that differ from the run's: %s", run_dir, ", ".join(changed))
     return last

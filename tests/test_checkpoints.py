@@ -186,3 +186,14 @@ def test_weights_that_do_not_fit_the_config(tmp_path, tiny_hf_dir):
     shutil.copy(tiny_hf_dir / "model.safetensors", tmp_path / "m" / "model.safetensors")
     with pytest.raises(ValueError, match="has shape .* but the config implies"):
         load_checkpoint(str(tmp_path / "m"))
+
+
+def test_truncated_safetensors_is_named(tmp_path, tiny_hf_dir):
+    shutil.copytree(tiny_hf_dir, tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:weights.stat().st_size // 2])  # a copy cut short
+    with pytest.raises(ValueError, match=f"{weights}.*truncated or corrupt safetensors"):
+        load_checkpoint(str(tmp_path / "m"))
+    weights.write_bytes(b"\x10\x00")  # cut inside the header length
+    with pytest.raises(ValueError, match="truncated or corrupt safetensors"):
+        load_model(str(tmp_path / "m"))

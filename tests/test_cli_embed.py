@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -98,3 +99,32 @@ def test_info_missing_bundled(monkeypatch, tmp_path):
     monkeypatch.setattr(checkpoints, "WEIGHTS_DIR", tmp_path)
     result = CliRunner().invoke(main, ["info", "music-small"])
     assert result.exit_code == 1 and "not built yet" in result.output
+
+
+def test_embed_names_the_file_that_holds_nan(tmp_path):
+    sf.write(tmp_path / "good.wav", sine(440, 0.5), 16000, subtype="FLOAT")
+    bad = sine(440, 0.5)
+    bad[4000] = np.nan
+    sf.write(tmp_path / "nan.wav", bad, 16000, subtype="FLOAT")
+    result = CliRunner().invoke(main, ["embed", str(tmp_path / "good.wav"), str(tmp_path / "nan.wav"),
+                                       "--model", "random:tiny", "--out", str(tmp_path / "o")])
+    assert result.exit_code != 0
+    assert f"{tmp_path / 'nan.wav'} holds NaN or Inf samples" in result.output and "0.250 s" in result.output
+
+
+def test_embed_precision_defaults_to_auto_and_says_why(tmp_path, monkeypatch):
+    from hear_w2v_music import precision
+
+    monkeypatch.setattr(precision, "_read_cpuinfo", lambda: "model name\t: Test CPU\nflags\t\t: avx2\n")
+    sf.write(tmp_path / "x.wav", sine(440, 0.5), 16000)
+    result = _run("embed", str(tmp_path / "x.wav"), "--model", "random:tiny", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 0 and "precision fp32 (auto on cpu: the CPU (Test CPU) reports neither" in result.output
+
+
+def test_info_on_truncated_safetensors(tmp_path, tiny_hf_dir):
+    shutil.copytree(tiny_hf_dir, tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    result = CliRunner().invoke(main, ["info", str(tmp_path / "m")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"{weights} is a truncated or corrupt safetensors file" in result.output

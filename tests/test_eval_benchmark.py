@@ -52,3 +52,23 @@ def test_missing_analysis_module_is_a_clear_error(tmp_path, toy, monkeypatch):
 def test_slug():
     assert slug("random:music-small") == "random_music-small"
     assert slug("/a/b/wav2vec_small.pt") == "a_b_wav2vec_small.pt"
+
+
+def test_benchmark_reports_intervals_differences_and_layer_curves(tmp_path, toy, tiny_hf_dir, one_thread):
+    cfg = BenchmarkConfig(data=toy, models=[str(tiny_hf_dir), "random:tiny"], tasks=["instrument", "pitch88"],
+                          layer="all", out=tmp_path / "bench", cache_dir=tmp_path / "cache", max_epochs=2,
+                          n_boot=200, progress=False)
+    result = run_benchmark(cfg)
+    assert (tmp_path / "bench" / "runs" / "random_tiny" / "instrument-fe-layerall" / "result.json").is_file()
+    saved = json.loads((tmp_path / "bench" / "results.json").read_text())
+    assert saved["version"] == 2 and len(saved["records"]) == 4
+    assert all(r["ci_low"] <= r["accuracy"] <= r["ci_high"] and "predictions" in r for r in saved["records"])
+    assert [(c["task"], c["reference"], c["kind"]) for c in saved["comparisons"]] == [
+        ("instrument", "random:tiny", "random init"), ("pitch88", "random:tiny", "random init")]
+    assert {"diff", "ci_low", "ci_high", "significant"} <= set(saved["comparisons"][0])
+    md = result.markdown
+    assert "Paired bootstrap (200 resamples" in md and "differences are significant" in md
+    assert "reported by HEAR" in md and "Pitch88 (HEAR range) acc. [95 % CI]" in md
+    for name in ("accuracy.png", "layers-instrument.png", "layers-pitch88.png"):
+        assert f"]({name})" in md and (tmp_path / "bench" / name).stat().st_size > 1000
+    assert "--layer all" in saved["meta"]["command"] and "--tasks instrument,pitch88" in saved["meta"]["command"]

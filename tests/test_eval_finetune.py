@@ -50,8 +50,60 @@ def test_fe_end_to_end_then_cache_hit_then_finished_run(tmp_path, toy):
 def test_fe_all_layers_writes_a_curve(tmp_path, toy):
     rec = run_finetune(_cfg(toy, "fe", layer="all"), tmp_path / "run", tmp_path / "cache", progress=False)
     assert [r["layer"] for r in rec["per_layer"]] == [0, 1, 2]
+    assert all(r["ci_low"] <= r["accuracy"] <= r["ci_high"] for r in rec["per_layer"])
     assert len((tmp_path / "run" / "layers.csv").read_text().splitlines()) == 4
     assert (tmp_path / "run" / "layers.png").is_file()
+
+
+def test_fe_record_keeps_predictions_and_a_bootstrap_interval(tmp_path, toy, one_thread):
+    rec = run_finetune(_cfg(toy, "fe", "instrument"), tmp_path / "run", tmp_path / "cache", progress=False)
+    assert rec["ci_low"] <= rec["accuracy"] <= rec["ci_high"] and rec["ci"]["resample"] == "instruments"
+    pred = rec["predictions"]
+    assert len(pred["note_str"]) == len(pred["y_true"]) == len(pred["y_pred"][0]) == rec["n_test"] == 6
+    assert rec["accuracy"] == sum(a == b for a, b in zip(pred["y_true"], pred["y_pred"][0])) / 6
+    assert (rec["probe"], rec["layer_choice"], rec["standardize"], rec["seeds"]) == ("linear", "last", False, [0])
+
+
+def test_fe_mlp_weighted_with_seeds(tmp_path, toy, one_thread):
+    cfg = _cfg(toy, "fe", "pitch", probe="mlp", layer="weighted", seeds=2, standardize=True)
+    rec = run_finetune(cfg, tmp_path / "run", tmp_path / "cache", progress=False)
+    assert rec["seeds"] == [0, 1] and len(rec["predictions"]["y_pred"]) == 2 and rec["standardize"]
+    assert len(rec["accuracy_per_seed"]) == 2 and rec["accuracy_sd"] >= 0
+    assert rec["accuracy"] == pytest.approx(sum(rec["accuracy_per_seed"]) / 2)
+    assert rec["layer"] == "weighted" and len(rec["layer_weights"]) == 3
+    saved = json.loads((tmp_path / "run" / "layer_weights.json").read_text())
+    assert saved["weights"] == rec["layer_weights"] and len(saved["per_seed"]) == 2
+    assert sum(saved["per_seed"][0]) == pytest.approx(1.0, abs=1e-5)
+    assert (tmp_path / "run" / "layer_weights.png").stat().st_size > 1000
+    assert {"state-weighted.pt", "state-weighted-seed1.pt"} <= {p.name for p in (tmp_path / "run").iterdir()}
+    assert "--probe mlp --standardize --seeds 2" in rec["command"] and "--layer weighted" in rec["command"]
+
+
+def test_pitch88_drops_notes_outside_the_piano_range(tmp_path, toy, one_thread):
+    data = tmp_path / "toy88"
+    shutil.copytree(toy, data)
+    path = data / "nsynth-test" / "examples.json"
+    examples = json.loads(path.read_text())
+    key = sorted(examples)[0]
+    examples[key]["pitch"] = 115  # outside MIDI 21..108 (inside NSynth's 9..120)
+    path.write_text(json.dumps(examples))
+    data_112 = finetune.load_run_data(_cfg(data, "fe", "pitch"))
+    data_88 = finetune.load_run_data(_cfg(data, "fe", "pitch88"))
+    assert len(data_112.keep["test"]) == 6 and len(data_88.keep["test"]) == 5 and data_88.dropped == 1
+    assert key not in {n.note_str for n in data_88.notes("test")}
+    assert set(data_88.labels["train"]) <= {48 - 21, 55 - 21, 60 - 21, 67 - 21}
+    rec = run_finetune(_cfg(data, "fe", "pitch88"), tmp_path / "run", tmp_path / "cache", progress=False)
+    assert rec["n_test"] == 5 and rec["n_dropped"] == 1 and "chroma_accuracy" in rec
+    again = run_finetune(_cfg(data, "fe", "pitch"), tmp_path / "run112", tmp_path / "cache", progress=False)
+    assert again["cache_hits"] == 3  # pitch88 extracted every loaded note: the 112-class task reuses them
+
+
+def test_probe_options_are_fe_only():
+    for kw in ({"probe": "mlp"}, {"layer": "weighted"}, {"standardize": True}, {"seeds": 2}):
+        with pytest.raises(ValueError, match="FE only"):
+            FinetuneConfig(task="pitch", mode="ft1", model=TINY, data="x", **kw)
+    with pytest.raises(ValueError, match="unknown probe"):
+        FinetuneConfig(task="pitch", mode="fe", model=TINY, data="x", probe="svm")
 
 
 @pytest.mark.parametrize("mode", ["ft1", "ft2"])
@@ -121,3 +173,14 @@ def test_command_lists_non_defaults(toy):
     cfg = _cfg(toy, "ft2", max_epochs=5, precision="bf16")
     cmd = finetune.finetune_command(cfg, "runs/x")
     assert "--mode ft2" in cmd and "--max-epochs 5" in cmd and "--precision bf16" in cmd and "--patience" not in cmd
+
+
+def test_a_run_removes_temporaries_left_by_a_killed_write(tmp_path, toy_small):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    leftovers = [run_dir / ".state.pt.k1ll3d__.tmp", run_dir / ".state-layer2.pt.x8y9z0ab.tmp"]
+    for path in leftovers:  # SIGKILL between mkstemp and the rename leaves 0-byte files
+        path.write_bytes(b"")
+    run_finetune(_cfg(toy_small, "fe", max_epochs=1), run_dir, tmp_path / "cache", progress=False)
+    assert not any(p.exists() for p in leftovers)
+    assert not list(run_dir.glob(".*"))

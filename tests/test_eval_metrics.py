@@ -70,3 +70,15 @@ def test_early_stopping_min_delta_and_bad_values():
         EarlyStopping().update(math.nan, 0)
     with pytest.raises(ValueError):
         EarlyStopping(patience=0)
+
+
+def test_pitch88_uses_its_own_offset_and_drops_notes_outside():
+    from eval_harness.nsynth import get_task
+    task = get_task("pitch88")
+    assert task.num_classes == 88 and task.label_names[0] == "21" and task.label_names[-1] == "108"
+    # index 39 = MIDI 60 (C4); 51 = C5; 40 = C#4
+    assert task_metrics("pitch88", np.array([39, 39, 39]), np.array([39, 51, 40])) == {
+        "accuracy": pytest.approx(1 / 3), "macro_f1": pytest.approx((0.5 + 0 + 0) / 3),
+        "chroma_accuracy": pytest.approx(2 / 3)}
+    with pytest.raises(LabelError, match="0..87"):
+        task_metrics("pitch88", np.array([88]), np.array([0]))

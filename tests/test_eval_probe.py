@@ -29,7 +29,8 @@ def test_resolve_layers():
     assert probe.resolve_layers("all", 2) == [0, 1, 2] and probe.resolve_layers("1", 2) == [1]
     with pytest.raises(ValueError, match="layers 0..2"):
         probe.resolve_layers(5, 2)
-    with pytest.raises(ValueError, match="integer, 'last' or 'all'"):
+    assert probe.resolve_layers("weighted", 2) == [0, 1, 2]
+    with pytest.raises(ValueError, match="integer, 'last', 'all' or 'weighted'"):
         probe.resolve_layers("top", 2)
 
 
@@ -107,6 +108,40 @@ def test_standardised_head_uses_train_statistics():
                                FitConfig(max_epochs=1, progress=False), standardize=True)
     np.testing.assert_allclose(head.mean.numpy(), x.mean(0), rtol=1e-6)
     np.testing.assert_allclose(head.std.numpy(), x.std(0), rtol=1e-6)
+
+
+def test_mlp_probe_is_marbles_and_learns():
+    head = probe.ProbeHead(8, 3, kind="mlp")
+    assert [type(m).__name__ for m in head.hidden] == ["Linear", "ReLU", "Dropout"]
+    assert head.hidden[0].out_features == 512 and head.hidden[2].p == 0.2 and head.linear.in_features == 512
+    (xt, yt), (xv, yv) = _blobs(60, 0), _blobs(30, 1)
+    mlp, _ = probe.train_head(xt, yt, xv, yv, 3, FitConfig(max_epochs=15, patience=50, progress=False), 16,
+                              probe="mlp")
+    assert (probe.head_predict(mlp, xv) == yv).mean() > 0.9
+    with pytest.raises(ValueError, match="unknown probe"):
+        probe.ProbeHead(8, 3, kind="svm")
+
+
+def test_weighted_layers_learn_to_favour_the_informative_layer():
+    rng = np.random.default_rng(0)
+    (xt, yt), (xv, yv) = _blobs(90, 0), _blobs(45, 1)
+    noise = lambda x: rng.normal(size=x.shape).astype(np.float32)  # noqa: E731
+    stack = lambda x: np.stack([noise(x), x, noise(x)], axis=1)  # (n, 3 layers, dim): layer 1 holds the signal
+    head, _ = probe.train_head(stack(xt), yt, stack(xv), yv, 3, FitConfig(max_epochs=40, patience=50,
+                                                                           progress=False), 16, lr=0.05)
+    weights = head.layer_weights().detach().numpy()
+    assert weights.shape == (3,) and weights.sum() == pytest.approx(1.0, abs=1e-6)
+    assert weights.argmax() == 1 and (probe.head_predict(head, stack(xv)) == yv).mean() > 0.8
+    single, _ = probe.train_head(xt, yt, xv, yv, 3, FitConfig(max_epochs=1, progress=False))
+    assert single.layer_weights() is None
+
+
+def test_weighted_standardisation_is_per_layer():
+    x = np.random.default_rng(0).normal(3.0, 2.0, size=(40, 2, 4)).astype(np.float32)
+    head, _ = probe.train_head(x, np.arange(40) % 2, x, np.arange(40) % 2, 2, FitConfig(max_epochs=1, progress=False),
+                               standardize=True)
+    assert head.mean.shape == (2, 4)
+    np.testing.assert_allclose(head.mean.numpy(), x.mean(0), rtol=1e-5)
 
 
 def test_logmel_features_shape_and_pitch_sensitivity():

@@ -227,10 +227,22 @@ def test_bf16_warns_on_cpu_without_native_bf16(noise, monkeypatch):
     import hear_w2v_music.embedder as embedder
 
     model = hm.Wav2Vec2Embedder(hm.load_checkpoint("random:tiny"), precision="bf16")
-    monkeypatch.setattr(embedder, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(embedder, "native_bf16", lambda device: (False, "AVX2 only"))
     with pytest.warns(RuntimeWarning, match="emulated"):
         model(noise(1, 4000))
-    monkeypatch.setattr(embedder, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(embedder, "native_bf16", lambda device: (True, "avx512_bf16"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model(noise(1, 4000))
+
+
+def test_audio_far_outside_the_range_warns_once(noise):
+    model = hm.load_model("random:tiny")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model(noise(1, 4000) * 1.5)  # a little over full scale (resampling overshoot) is fine
+    with pytest.warns(UserWarning, match=r"peaks at 1e\+06, far outside the expected range \[-1, 1\]"):
+        model(noise(1, 4000) * 1e6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model(noise(1, 4000) * 1e6)  # once per model, not once per batch

@@ -189,3 +189,118 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
         io.save_checkpoint({"global_step": 2}, target)
     assert torch.load(target, weights_only=True) == {"global_step": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no temporary left behind
+
+
+def _invoke(*args: str):
+    from click.testing import CliRunner
+
+    from pretrain.cli import pretrain_command
+
+    return CliRunner().invoke(pretrain_command, [*args, "--no-progress"])
+
+
+@pytest.fixture
+def tiny_run(tmp_path) -> Path:
+    """A run folder as `pretrain --config tiny` leaves it: config.yaml and a checkpoint (without tensors)."""
+    run = tmp_path / "run"
+    config = config_lib.resolve("tiny")
+    config_lib.save(config, run / "config.yaml")
+    meta = {"format_version": 1, "hf_config": config.hf_config().to_dict(), "normalize": True,
+            "pretrain_config": config.to_dict()}
+    (run / "checkpoints").mkdir()
+    torch.save({"w2v_music": meta, "state_dict": {}, "global_step": 5}, run / "checkpoints" / "last.ckpt")
+    return run
+
+
+def test_cli_unknown_model_field_fails_before_any_work(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = _invoke("--config", "tiny", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "run"),
+                     "--set", "model.layerdorp=0")
+    assert result.exit_code == 2 and "layerdorp" in result.output and "valid fields" in result.output
+    assert not (tmp_path / "run").exists()  # no config.yaml written
+
+
+@pytest.mark.parametrize("override, message", [
+    ("lr=-1", "lr = -1.0 is out of range: expected > 0"),
+    ("max_steps=0", "max_steps = 0 is out of range: expected >= 1"),
+    ("warmup_fraction=1.5", "warmup_fraction = 1.5 is out of range: expected in [0, 1]"),
+    ("model.mask_time_prob=1.2", "model.mask_time_prob = 1.2 is out of range: expected a probability in [0, 1]"),
+    ("precision=fp16", "precision = 'fp16': expected one of auto, 32-true"),
+])
+def test_config_values_are_checked_up_front(tmp_path, override, message):
+    (tmp_path / "empty").mkdir()
+    result = _invoke("--config", "tiny", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "run"),
+                     "--set", override)
+    assert result.exit_code == 2 and message in " ".join(result.output.split())
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ValueError, match="lr = 0"):  # the typed function checks too, before the data scan
+        run_pretraining(config_lib.PretrainConfig(lr=0), [tmp_path / "nowhere"], tmp_path / "run")
+
+
+def test_cli_devices_must_be_a_number_or_auto(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = _invoke("--config", "tiny", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "run"),
+                     "--devices", "two")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "expected a positive integer (devices per node), -1 or 'auto', got 'two'" in result.output
+
+
+def test_resume_with_another_config_says_so(tiny_run):
+    before = (tiny_run / "config.yaml").read_bytes()
+    result = _invoke("--config", "small", "--data", str(tiny_run), "--out", str(tiny_run), "--resume")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "was made with another config (model_size 'tiny' there, 'small' here" in result.output
+    assert (tiny_run / "config.yaml").read_bytes() == before
+
+
+def test_resume_from_a_truncated_checkpoint_fails_before_touching_the_run(tiny_run):
+    last = tiny_run / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:300])
+    before = (tiny_run / "config.yaml").read_bytes()
+    result = _invoke("--data", str(tiny_run), "--out", str(tiny_run), "--resume")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"cannot resume from {last}: it is truncated or corrupt" in " ".join(result.output.split())
+    assert "no earlier checkpoint is kept" in result.output
+    assert (tiny_run / "config.yaml").read_bytes() == before
+    assert sorted(p.name for p in tiny_run.rglob("*")) == ["checkpoints", "config.yaml", "last.ckpt"]
+    (tiny_run / "checkpoints" / "step-0000040.ckpt").write_bytes(b"PK")
+    result = _invoke("--data", str(tiny_run), "--out", str(tiny_run), "--resume")
+    assert "step-0000040.ckpt" in result.output
+
+
+def test_resume_without_a_checkpoint_refuses(tmp_path):
+    run = tmp_path / "run"
+    config_lib.save(config_lib.resolve("tiny"), run / "config.yaml")  # killed before its first checkpoint
+    result = _invoke("--data", str(tmp_path), "--out", str(run), "--resume")
+    assert result.exit_code == 1 and "there is no checkpoint to resume" in result.output
+    assert "drop --resume" in result.output and f"--config {run / 'config.yaml'}" in result.output
+    empty = _invoke("--data", str(tmp_path), "--out", str(tmp_path / "new"), "--resume")
+    assert empty.exit_code == 1 and "drop --resume" in empty.output and not (tmp_path / "new").exists()
+
+
+def test_lightning_checkpoints_use_an_explicit_weights_only(audio_dir, tmp_path):
+    """Lightning logs "`weights_only` was not set" on every save (and load) that leaves the choice to it."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    lightning_log = logging.getLogger("pytorch_lightning.trainer.connectors.checkpoint_connector")
+    lightning_log.addHandler(handler)
+    try:
+        config = _config(tmp_path, "max_steps=2")
+        run_pretraining(config, [audio_dir], tmp_path / "run", progress_bar=False, callbacks=[_StopAt(1)])
+        run_pretraining(config, [audio_dir], tmp_path / "run", resume=True, progress_bar=False)
+    finally:
+        lightning_log.removeHandler(handler)
+    assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2
+    assert not [r for r in records if "weights_only" in r.getMessage()]
+
+
+def test_export_provenance_names_the_run_not_a_machine_path(straight_run, tmp_path):
+    out = export(straight_run, tmp_path / "hf")
+    provenance = json.loads((out / "w2v_music_provenance.json").read_text())
+    assert provenance["source_run"] == straight_run.name
+    assert provenance["source_checkpoint"] == "checkpoints/last.ckpt"  # not /home/someone/runs/...
+    loose = export(straight_run / "checkpoints" / "last.ckpt", tmp_path / "hf2")
+    assert json.loads((loose / "w2v_music_provenance.json").read_text())["source_run"] == straight_run.name

@@ -148,3 +148,41 @@ def test_variants_keep_shape_and_level() -> None:
         assert y.shape == x.shape and y.dtype == np.float32
         assert np.sqrt(np.mean(y ** 2)) == pytest.approx(np.sqrt(np.mean(x ** 2)), rel=1e-3)
     assert gm.stratified_pitches(list(range(40, 80)), 4, np.random.default_rng(0))[0] < 50
+
+
+def test_valid_and_test_get_a_quarter_of_each_family() -> None:
+    presets = synth.Renderer(synth.default_soundfont()).presets()
+    counts = synth.instruments_per_family(synth.plan_instruments(presets, synth.SIZES["small"], seed=0))
+    for family in nsynth.FAMILIES:
+        total = sum(counts[s][family] for s in nsynth.SPLITS)
+        assert counts["valid"][family] == counts["test"][family] == gm.eval_presets(total, family)
+        assert counts["train"][family] >= total / 2
+    assert counts["test"]["guitar"] == counts["test"]["string"] == 3 and counts["test"]["synth_lead"] == 0
+    assert [gm.eval_presets(n, "bass") for n in (2, 3, 7, 8, 12)] == [0, 1, 1, 2, 3]
+
+
+def test_two_soundfonts_combine_into_one_instrument_disjoint_set(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from eval_harness.cli_data import make_nsynth
+
+    second = tmp_path / "second.sf2"
+    second.write_bytes(synth.default_soundfont().read_bytes())
+    presets = synth.Renderer(second).presets()
+    first = synth.plan_instruments(presets, synth.SIZES["mini"], seed=0)
+    other = synth.plan_instruments(presets, synth.SIZES["mini"], seed=0, font=1, first_id=len(first))
+    assert [i.instrument for i in first + other] == list(range(len(first) + len(other)))
+    assert {i.font for i in other} == {1} and [i.split for i in first] != [i.split for i in other]
+    out = tmp_path / "ns"
+    result = CliRunner().invoke(make_nsynth, [str(out), "--soundfont", str(synth.default_soundfont()),
+                                              "--soundfont", str(second), "--max-notes", "16", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "instruments    train  valid   test" in result.output and "  total" in result.output
+    splits = nsynth.load_splits(out)  # checks instrument disjointness across both soundfonts
+    fonts = set()
+    for split in nsynth.SPLITS:
+        fonts |= {e["soundfont"] for e in json.loads((out / f"nsynth-{split}" / "examples.json").read_text()).values()}
+    assert fonts == {"TimGM6mb.sf2", "second.sf2"} and sum(len(s) for s in splits.values()) == 16
+    assert str(second) in json.loads((out / "render_summary.json").read_text())["soundfont"]
+    with pytest.raises(ValueError, match="twice"):
+        synth.render_nsynth(tmp_path / "dup", soundfont=[second, second], max_notes=4, progress=False)
