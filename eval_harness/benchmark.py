@@ -1,6 +1,6 @@
 """The main job: the paper's NSynth comparison in one call, with a Table-1-style report.
 
-With no arguments: render `data/nsynth-mini` if absent, then FE for music-small, speech-small, a
+With no arguments: render `data/nsynth-small` if absent, then FE for music-small, speech-small, a
 random init of music-small and the log-mel reference on both tasks. Each model is loaded once and
 its embeddings extracted once (the FE cache) and reused by both tasks. Writes OUT/results.json (records
 with 95 % bootstrap intervals and per-note predictions, and the paired differences of each pretrained
@@ -30,12 +30,14 @@ from eval_harness.stats import N_BOOT
 log = logging.getLogger(__name__)
 
 TASKS = ("pitch", "instrument")
-DEFAULT_MAX_PER_SPLIT = 200  # notes per split: keeps the default job under 10 minutes on a 2-core CPU
+DEFAULT_SIZE = "small"  # make-nsynth size of the default data: every audible pitch, 21 valid/test instruments
+DEFAULT_SIZE_DIR = f"nsynth-{DEFAULT_SIZE}"
+DEFAULT_MAX_PER_SPLIT = "2000,500,1000"  # train,valid,test notes: enough to tell models apart, < 10 min on 2 cores
 
 
 def default_data_dir() -> Path:
-    """$W2V_MUSIC_DATA/nsynth-mini, else ./data/nsynth-mini."""
-    return Path(os.environ.get("W2V_MUSIC_DATA", "data")) / "nsynth-mini"
+    """$W2V_MUSIC_DATA/nsynth-small, else ./data/nsynth-small."""
+    return Path(os.environ.get("W2V_MUSIC_DATA", "data")) / DEFAULT_SIZE_DIR
 
 
 @dataclass
@@ -47,7 +49,7 @@ class BenchmarkConfig:
     modes: Sequence[str] = ("fe",)
     tasks: Sequence[str] = TASKS
     out: Path = Path("results/benchmark")
-    max_per_split: int | None = DEFAULT_MAX_PER_SPLIT
+    max_per_split: int | str | None = DEFAULT_MAX_PER_SPLIT  # N or "TRAIN,VALID,TEST" (nsynth.split_limits)
     seed: int = 0
     batch_size: int = 16
     max_epochs: int = 100
@@ -123,7 +125,7 @@ def ensure_data(data: Path | None, progress: bool = True) -> Path:
         from eval_harness.synth import render_nsynth
 
         _say(f"{path} is absent: rendering it (w2v-music make-nsynth {path} --size mini)")
-        render_nsynth(path, size="mini", progress=progress)
+        render_nsynth(path, size=DEFAULT_SIZE, progress=progress)
     return path
 
 
@@ -150,6 +152,7 @@ def run_benchmark(cfg: BenchmarkConfig, command: str | None = None) -> Benchmark
     """
     start = time.perf_counter()
     data = ensure_data(cfg.data, cfg.progress)
+    stages = {"data": round(time.perf_counter() - start, 1)}  # s per stage, printed and kept in results.json
     out = Path(cfg.out)
     records, skipped = [], []
     jobs = [(m, mode) for m in cfg.models for mode in cfg.modes]
@@ -168,6 +171,7 @@ def run_benchmark(cfg: BenchmarkConfig, command: str | None = None) -> Benchmark
         for task in cfg.tasks:
             _say(f"[{i}/{len(jobs)}] {model} {mode.upper()} {task} ({time.perf_counter() - start:.0f} s elapsed)")
             run_cfg = cfg.run_config(model, task, mode, data)
+            tic = time.perf_counter()
             try:
                 rec = run_finetune(run_cfg, out / "runs" / slug(model) / run_name(run_cfg), cfg.cache_dir,
                                    cfg.progress, featurizer=featurizer)
@@ -176,6 +180,8 @@ def run_benchmark(cfg: BenchmarkConfig, command: str | None = None) -> Benchmark
                 _say(f"skipping {model} {mode}: {err}")
                 break
             records.append(rec)
+            stages[f"{model} {mode} {task}"] = round(time.perf_counter() - tic, 1)
+            _say(f"    {stages[f'{model} {mode} {task}']:.0f} s (extraction, when not cached, and probe)")
             _say(f"    accuracy {report.accuracy_cell(rec)} %, macro-F1 {100 * rec['macro_f1']:.1f} %")
     notes = "".join(f"- skipped: {s}\n" for s in skipped)
     if records:
@@ -193,8 +199,10 @@ def run_benchmark(cfg: BenchmarkConfig, command: str | None = None) -> Benchmark
             raise ValueError("--with-analysis needs a wav2vec 2.0 model among --models")
         markdown += "\n" + _analysis_markdown(wav2vec[0], data, out / "analysis")
     wall = time.perf_counter() - start
+    stages["total"] = round(wall, 1)
+    _say("time per stage (s): " + ", ".join(f"{k} {v:.0f}" for k, v in stages.items()))
     meta = {"command": command or benchmark_command(cfg), "data": str(data), "seed": cfg.seed,
-            "max_per_split": cfg.max_per_split, "skipped": skipped, "wall_s": round(wall, 1)}
+            "max_per_split": cfg.max_per_split, "skipped": skipped, "wall_s": round(wall, 1), "stage_s": stages}
     paths = report.write_results(out, records, meta, markdown, comparisons)
     return BenchmarkResult(records, skipped, markdown, paths, wall)
 
@@ -206,7 +214,7 @@ def benchmark_command(cfg: BenchmarkConfig) -> str:
     if cfg.data is not None:
         args += ["--data", str(cfg.data)]
     if cfg.max_per_split != DEFAULT_MAX_PER_SPLIT:
-        args += ["--max-per-split", str(cfg.max_per_split or 0)]
+        args += ["--max-per-split", str(cfg.max_per_split or 0)]  # 0 = all notes
     if list(cfg.tasks) != list(TASKS):
         args += ["--tasks", ",".join(cfg.tasks)]
     defaults = BenchmarkConfig()

@@ -66,7 +66,8 @@ def probe_options(command):
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
               help="auto: bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16 or AMX), else fp32.")
 @probe_options
-@click.option("--max-per-split", type=click.IntRange(1), default=None, help="Use a seeded subset of each split.")
+@click.option("--max-per-split", default=None, metavar="N|TRAIN,VALID,TEST",
+              help="Use a seeded subset of each split (0 = all).")
 @click.option("--mask-time-prob", default=0.0, show_default=True, type=click.FloatRange(0, 1, max_open=True),
               help="FT only: SpecAugment-style time masking (off by default, see docs/evaluation.md).")
 @click.option("--layerdrop", default=0.0, show_default=True, type=click.FloatRange(0, 1, max_open=True),
@@ -102,15 +103,15 @@ def finetune_cmd(task: str, mode: str, model: str, data: Path, out: Path, batch_
 
 @click.command("benchmark")
 @click.option("--data", type=click.Path(path_type=Path), default=None,
-              help="NSynth-format folder (default: data/nsynth-mini, rendered when absent).")
+              help="NSynth-format folder (default: data/nsynth-small, rendered when absent).")
 @click.option("--models", default=None,
               help="Comma-separated model sources (default: music-small,speech-small,random:music-small,logmel).")
 @click.option("--modes", default="fe", show_default=True, help="Comma-separated subset of fe,ft1,ft2.")
 @click.option("--tasks", default="pitch,instrument", show_default=True,
               help=f"Comma-separated subset of {','.join(TASKS)}.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results/benchmark"), show_default=True)
-@click.option("--max-per-split", default=200, show_default=True, type=click.IntRange(0),
-              help="A seeded subset of each split (0: all notes).")
+@click.option("--max-per-split", default=None, metavar="N|TRAIN,VALID,TEST",
+              help="A seeded subset of each split (0: all notes). [default: 2000,500,1000]")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--max-epochs", default=100, show_default=True, type=click.IntRange(1))
 @click.option("--device", default="auto", show_default=True)
@@ -120,7 +121,7 @@ def finetune_cmd(task: str, mode: str, model: str, data: Path, out: Path, batch_
 @probe_options
 @click.option("--with-analysis", is_flag=True, help="Append the codebook and PWCCA analyses to results.md.")
 @click.option("--no-progress", is_flag=True)
-def benchmark_cmd(data: Path | None, models: str | None, modes: str, tasks: str, out: Path, max_per_split: int,
+def benchmark_cmd(data: Path | None, models: str | None, modes: str, tasks: str, out: Path, max_per_split: str,
                   seed: int, max_epochs: int, device: str, precision: str, cache_dir: Path | None, probe: str,
                   layer: str, standardize: bool, seeds: int, n_boot: int, with_analysis: bool,
                   no_progress: bool) -> None:
@@ -132,7 +133,8 @@ def benchmark_cmd(data: Path | None, models: str | None, modes: str, tasks: str,
     split = lambda text: [s.strip() for s in text.split(",") if s.strip()]  # noqa: E731
     try:
         cfg = BenchmarkConfig(data=data, models=split(models) if models else DEFAULT_MODELS, modes=split(modes),
-                              tasks=split(tasks), out=out, max_per_split=max_per_split or None, seed=seed,
+                              tasks=split(tasks), out=out, seed=seed,
+                              **({} if max_per_split is None else {"max_per_split": max_per_split}),
                               max_epochs=max_epochs, device=device, precision=precision, cache_dir=cache_dir,
                               with_analysis=with_analysis, progress=not no_progress, probe=probe, layer=layer,
                               standardize=standardize, seeds=seeds, n_boot=n_boot)

@@ -60,7 +60,7 @@ class FinetuneConfig:
     device: str = "auto"  # "auto": cuda when available, else cpu
     precision: str = "auto"  # "auto" (bf16 where the device computes it natively, else fp32), "fp32" or "bf16"
     layer: str = "last"  # FE only: "last", "all", "weighted" or an index 0..L
-    max_per_split: int | None = None
+    max_per_split: int | str | None = None  # N or "TRAIN,VALID,TEST" (nsynth.split_limits)
     mask_time_prob: float = 0.0  # FT only: SpecAugment-style time masking probability (HF semantics)
     layerdrop: float = 0.0  # FT only: probability of skipping a transformer block per step
     embed_batch_size: int = 8

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -290,10 +290,34 @@ def load_split(root: str | Path, split: str, max_examples: int | None = None, se
     return NSynthSplit(Path(root), split, notes, skipped)
 
 
-def load_splits(root: str | Path, max_examples: int | None = None, seed: int = 0, skip_bad: bool = False,
-                hours: float | None = None) -> dict[str, NSynthSplit]:
-    """`load_split` for train, valid and test; checks that no instrument appears in two splits."""
-    splits = {s: load_split(root, s, max_examples, seed, skip_bad, hours) for s in SPLITS}
+def split_limits(spec: int | str | Sequence[int] | None) -> dict[str, int | None]:
+    """Notes to keep per split from a spec: None (all), N (each split), or "TRAIN,VALID,TEST" / (t, v, e).
+
+    A 0 means "all notes" for that split.
+    """
+    if spec is None:
+        return {s: None for s in SPLITS}
+    if isinstance(spec, str):
+        try:
+            values = [int(v) for v in spec.split(",")]
+        except ValueError:
+            raise NSynthError(f"max per split {spec!r}: expected N or TRAIN,VALID,TEST (integers)") from None
+    elif isinstance(spec, int):
+        values = [spec]
+    else:
+        values = [int(v) for v in spec]
+    if len(values) == 1:
+        values = values * len(SPLITS)
+    if len(values) != len(SPLITS) or any(v < 0 for v in values):
+        raise NSynthError(f"max per split {spec!r}: expected N or TRAIN,VALID,TEST, each >= 0 (0 = all)")
+    return {s: (v or None) for s, v in zip(SPLITS, values)}
+
+
+def load_splits(root: str | Path, max_examples: int | str | Sequence[int] | None = None, seed: int = 0,
+                skip_bad: bool = False, hours: float | None = None) -> dict[str, NSynthSplit]:
+    """`load_split` for train, valid and test (limits per `split_limits`); checks instrument-disjointness."""
+    limits = split_limits(max_examples)
+    splits = {s: load_split(root, s, limits[s], seed, skip_bad, hours) for s in SPLITS}
     check_instrument_disjoint(splits)
     return splits
 

@@ -166,3 +166,15 @@ def test_read_wav_truncated_data(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:1000])  # header claims 64000 samples, data ends early
     with pytest.raises(AudioFileError, match="cut.wav"):
         read_wav(path, SR, 64000)
+
+
+def test_split_limits_take_one_number_or_one_per_split():
+    from eval_harness.nsynth import NSynthError, split_limits
+
+    assert split_limits(None) == {"train": None, "valid": None, "test": None}
+    assert split_limits(200) == {"train": 200, "valid": 200, "test": 200}
+    assert split_limits("2000,500,1000") == {"train": 2000, "valid": 500, "test": 1000}
+    assert split_limits("0,5,5") == {"train": None, "valid": 5, "test": 5}
+    for bad in ("1,2", "a,b,c", "-1"):
+        with pytest.raises(NSynthError, match="TRAIN,VALID,TEST"):
+            split_limits(bad)
