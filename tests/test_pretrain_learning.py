@@ -151,3 +151,17 @@ def test_small_preset_is_the_cpu_recipe():
     assert hf.num_negatives == 30 and hf.num_codevectors_per_group == 64
     assert hf.conv_dim == (64, 128, 128, 256, 256, 256, 256)
     assert hf.hidden_dropout == 0 and hf.layerdrop == 0
+
+
+def test_every_model_field_can_be_set_conv_dim_included():
+    """`--set model.conv_dim=[...]` once crashed (conv_dim was also a positional argument)."""
+    cfg = config_lib.resolve("small", ["model.conv_dim=[32,64,64,128,128,128,128]", "model.num_negatives=20"])
+    hf = cfg.hf_config()
+    assert hf.conv_dim == (32, 64, 64, 128, 128, 128, 128) and hf.num_negatives == 20
+    assert config_lib.resolve("tiny", ["model.conv_dim=48"]).hf_config().conv_dim == (48,) * 7
+    with pytest.raises(ValueError, match="7 widths"):
+        config_lib.resolve("tiny", ["model.conv_dim=[8,8]"])
+    with pytest.raises(ValueError, match="conv_stride must stay"):
+        config_lib.resolve("tiny", ["model.conv_stride=[5,2,2,2,2,2,1]"])
+    with pytest.raises(ValueError, match="layerdorp"):
+        config_lib.resolve("tiny", ["model.layerdorp=0"])
