@@ -43,18 +43,24 @@ def _hf_negatives(mask: torch.Tensor, negatives: torch.Tensor, num_negatives: in
     return out.view(*mask.shape, num_negatives)
 
 
+def _batch(model: Wav2Vec2ForPreTraining, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Two 1.5 s clips, the model's fairseq mask and negatives: ``(waves, mask, negatives)``."""
+    waves = _clips(2, 1.5)
+    frames = int(model._get_feat_extract_output_lengths(waves.shape[1]))
+    g = torch.Generator().manual_seed(seed)
+    hf = model.config
+    mask = compute_mask(2, frames, hf.mask_time_prob, hf.mask_time_length, hf.mask_time_min_masks, g)
+    return waves, mask, sample_negatives(2, int(mask[0].sum()), hf.num_negatives, g)
+
+
 @pytest.mark.parametrize("size", ["tiny", "small"])
 def test_loss_matches_hf_wav2vec2_for_pretraining(size):
     """Same weights, audio, mask and negatives: contrastive loss and code perplexity equal HF's forward."""
     cfg = config_lib.resolve(size, NO_DROPOUT)
     torch.manual_seed(0)
     model = Wav2Vec2ForPreTraining(cfg.hf_config()).eval()
-    waves = _clips(2, 1.5)
-    frames = int(model._get_feat_extract_output_lengths(waves.shape[1]))
-    g = torch.Generator().manual_seed(0)
     hf = model.config
-    mask = compute_mask(2, frames, hf.mask_time_prob, hf.mask_time_length, hf.mask_time_min_masks, g)
-    negatives = sample_negatives(2, int(mask[0].sum()), hf.num_negatives, g)
+    waves, mask, negatives = _batch(model, seed=0)
     with torch.no_grad():
         ours = pretraining_loss(model, waves, mask, negatives, temperature=2.0, feature_grad_mult=1.0,
                                 feature_penalty_weight=0.0)
@@ -72,12 +78,8 @@ def test_prob_perplexity_matches_hf_in_training_mode():
     cfg = config_lib.resolve("tiny", NO_DROPOUT)
     torch.manual_seed(0)
     model = Wav2Vec2ForPreTraining(cfg.hf_config()).train()
-    waves = _clips(2, 1.5)
-    frames = int(model._get_feat_extract_output_lengths(waves.shape[1]))
-    g = torch.Generator().manual_seed(1)
     hf = model.config
-    mask = compute_mask(2, frames, hf.mask_time_prob, hf.mask_time_length, hf.mask_time_min_masks, g)
-    negatives = sample_negatives(2, int(mask[0].sum()), hf.num_negatives, g)
+    waves, mask, negatives = _batch(model, seed=1)
     with torch.no_grad():
         ours = pretraining_loss(model, waves, mask, negatives, 2.0, 1.0, 0.0)
         theirs = model(waves, mask_time_indices=mask,
@@ -111,11 +113,7 @@ def test_a_collapsed_model_scores_zero_accuracy():
     with torch.no_grad():
         model.project_hid.weight.zero_()
         model.project_hid.bias.zero_()
-    waves = _clips(2, 1.5)
-    frames = int(model._get_feat_extract_output_lengths(waves.shape[1]))
-    g = torch.Generator().manual_seed(0)
-    mask = compute_mask(2, frames, 0.65, 10, 2, g)
-    negatives = sample_negatives(2, int(mask[0].sum()), model.config.num_negatives, g)
+    waves, mask, negatives = _batch(model, seed=0)
     with torch.no_grad():
         terms = pretraining_loss(model, waves, mask, negatives, 2.0, 1.0, 0.0)
     assert float(terms.accuracy) == 0.0
