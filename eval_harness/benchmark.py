@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from eval_harness import compare, figures, report
-from eval_harness.baselines import DEFAULT_MODELS, LOGMEL, SPEECH, ModelUnavailable, load_featurizer
+from eval_harness.baselines import DEFAULT_MODELS, SPEECH, ModelUnavailable, is_reference, load_featurizer
 from eval_harness.finetune import MODES, FinetuneConfig, run_finetune
 from eval_harness.nsynth import get_task
 from eval_harness.probe import PROBES
@@ -157,8 +157,8 @@ def run_benchmark(cfg: BenchmarkConfig, command: str | None = None) -> Benchmark
     records, skipped = [], []
     jobs = [(m, mode) for m in cfg.models for mode in cfg.modes]
     for i, (model, mode) in enumerate(jobs, 1):
-        if model == LOGMEL and mode != "fe":
-            skipped.append(f"{model} {mode}: the log-mel reference has no network to fine-tune")
+        if is_reference(model) and mode != "fe":
+            skipped.append(f"{model} {mode}: a reference featurizer, FE only")
             continue
         featurizer = None
         if mode == "fe":
@@ -194,7 +194,7 @@ def run_benchmark(cfg: BenchmarkConfig, command: str | None = None) -> Benchmark
     figs = figures.benchmark_figures(records, out)
     markdown = report.results_markdown(records, "NSynth benchmark (Table 1 style)", notes, comparisons, figs)
     if cfg.with_analysis:
-        wav2vec = [m for m in cfg.models if m != LOGMEL]
+        wav2vec = [m for m in cfg.models if not is_reference(m)]
         if not wav2vec:
             raise ValueError("--with-analysis needs a wav2vec 2.0 model among --models")
         markdown += "\n" + _analysis_markdown(wav2vec[0], data, out / "analysis")

@@ -105,7 +105,7 @@ def finetune_cmd(task: str, mode: str, model: str, data: Path, out: Path, batch_
 @click.option("--data", type=click.Path(path_type=Path), default=None,
               help="NSynth-format folder (default: data/nsynth-small, rendered when absent).")
 @click.option("--models", default=None,
-              help="Comma-separated model sources (default: music-small,speech-small,random:music-small,logmel).")
+              help="Comma-separated model sources (default: music-small,speech-small,random:music-small,logmel,crepe-tiny).")
 @click.option("--modes", default="fe", show_default=True, help="Comma-separated subset of fe,ft1,ft2.")
 @click.option("--tasks", default="pitch,instrument", show_default=True,
               help=f"Comma-separated subset of {','.join(TASKS)}.")

@@ -194,7 +194,8 @@ class Crepe:
 
     `features` returns (batch, 1, embedding_size): 2048 for `full`, 256 for `tiny`. Frames are cut every
     `hop_ms` (default 250 ms, HEAR's CREPE scene hop: 17 frames per 4 s note) and run through the network in
-    chunks of at most `chunk` frames.
+    chunks of at most `chunk` frames. `precision="bf16"` applies on CUDA only; on a CPU CREPE always runs
+    in fp32 (measured on a CPU without native bf16: 1.4 s instead of 0.022 s per note for tiny at 250 ms).
     """
 
     capacity: str = "full"
@@ -235,7 +236,9 @@ class Crepe:
         flat = frames.reshape(batch * n, WINDOW)
         self.net.to(device).eval()
         outs = []
-        with torch.no_grad(), torch.autocast(torch.device(device).type, torch.bfloat16, enabled=precision == "bf16"):
+        kind = torch.device(device).type
+        # bf16 on CUDA only: on a CPU without native bf16, CREPE's long convs ran 64x (tiny) to 144x (full) slower
+        with torch.no_grad(), torch.autocast(kind, torch.bfloat16, enabled=precision == "bf16" and kind == "cuda"):
             for i in range(0, flat.shape[0], self.chunk):
                 outs.append(fn(flat[i:i + self.chunk].to(device)).float().cpu())
         return torch.cat(outs).reshape(batch, n, -1)

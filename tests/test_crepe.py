@@ -148,6 +148,7 @@ def test_harness_sources_and_layers(tiny, monkeypatch):
     audio = np.random.default_rng(0).normal(0, 0.1, (3, 64000)).astype(np.float32)
     out = tiny.features(audio, [0])
     assert out.shape == (3, 1, 256) and out.dtype == np.float32 and np.isfinite(out).all()
+    assert np.array_equal(tiny.features(audio, [0], precision="bf16"), out)  # fp32 on a CPU whatever is asked
     _, times = tiny.timestamp_embeddings(torch.from_numpy(audio[:1]))
     assert len(times) == 17  # a 4 s note at a 250 ms hop
     with pytest.raises(ValueError):
