@@ -158,7 +158,7 @@ def run_benchmark(cfg: BenchmarkConfig, command: str | None = None) -> Benchmark
     jobs = [(m, mode) for m in cfg.models for mode in cfg.modes]
     for i, (model, mode) in enumerate(jobs, 1):
         if is_reference(model) and mode != "fe":
-            skipped.append(f"{model} {mode}: a reference featurizer, FE only")
+            skipped.append(f"{model} {mode}: a reference featurizer (FE only), no network to fine-tune in FT1/FT2")
             continue
         featurizer = None
         if mode == "fe":
