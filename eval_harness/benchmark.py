@@ -117,14 +117,14 @@ def _say(message: str) -> None:
 
 
 def ensure_data(data: Path | None, progress: bool = True) -> Path:
-    """The data folder to use; the default one is rendered (make-nsynth --size mini) when absent."""
+    """The data folder to use; the default one is rendered (make-nsynth --size small) when absent."""
     if data is not None:
         return Path(data)  # a missing folder is reported by the NSynth reader, with the make-nsynth hint
     path = default_data_dir()
     if not (path / "nsynth-test" / "examples.json").is_file():
         from eval_harness.synth import render_nsynth
 
-        _say(f"{path} is absent: rendering it (w2v-music make-nsynth {path} --size mini)")
+        _say(f"{path} is absent: rendering it (w2v-music make-nsynth {path} --size {DEFAULT_SIZE})")
         render_nsynth(path, size=DEFAULT_SIZE, progress=progress)
     return path
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import json
 import shutil
 import tempfile
@@ -66,6 +67,28 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def training_summary(ckpt_path: Path, num_negatives: int, rows: int = 10) -> dict:
+    """Means of the last ``rows`` logged rows of the run's metrics.csv beside the checkpoint's folder.
+
+    The contrastive loss with its plateau ln(K + 1), the honest accuracy (ties wrong) with its chance
+    level over the effective negatives, and the code perplexity; empty when the run has no log.
+    """
+    from pretrain.plot import read_metrics
+
+    path = ckpt_path.parent.parent / "metrics.csv"
+    try:
+        data = read_metrics(path)
+    except (FileNotFoundError, ValueError):
+        return {}
+    summary = {"rows": f"mean of the last {rows} logged rows, up to step {int(data['step'][-1])}",
+               "plateau_ln_k_plus_1": round(math.log(num_negatives + 1), 4)}
+    for name in ("contrastive", "accuracy", "chance", "effective_negatives", "code_perplexity"):
+        values = [v for v in data.get(name, [])[-rows:] if v == v]
+        if values:
+            summary[name] = round(sum(values) / len(values), 4)
+    return summary
+
+
 def export(src: str | Path, out: str | Path, dtype: str = "float32", overwrite: bool = False) -> Path:
     """Write the HF directory ``out`` from checkpoint or run ``src``; weights cast to ``dtype``."""
     if dtype not in DTYPES:
@@ -92,7 +115,8 @@ def export(src: str | Path, out: str | Path, dtype: str = "float32", overwrite: 
             "exported_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "torch": torch.__version__, "transformers": __import__("transformers").__version__,
             "pretrain_config": meta["pretrain_config"], "data": ckpt.get("w2v_music_state", {}).get("data", {}),
-            "heads": ["quantizer", "project_q", "project_hid"]}, indent=2))
+            "heads": ["quantizer", "project_q", "project_hid"],
+            "training": training_summary(ckpt_path, model.config.num_negatives)}, indent=2))
         sums = [f"{_sha256(p)}  {p.name}" for p in sorted(tmp.iterdir()) if p.is_file()]
         (tmp / "SHA256SUMS").write_text("\n".join(sums) + "\n")
         for path in tmp.iterdir():
