@@ -77,7 +77,7 @@ def main() -> None:
                                   else synthetic_clips(2, args.seconds))
     result = memorise(config, source)
     line = {"label": args.label, "config": args.config, "overrides": args.overrides, "folder": args.folder,
-            "clip_seconds": args.seconds, **result.summary()}
+            "clip_seconds": None if args.folder else args.seconds, **result.summary()}
     text = json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in line.items()})
     print(text, flush=True)
     if args.json:
