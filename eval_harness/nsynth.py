@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from eval_harness.audio_io import AudioFileError, read_wav, wav_info
+from pretrain.fileio import AudioFileError, read_wav, wav_info
 
 FAMILIES: tuple[str, ...] = ("bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string",
                              "synth_lead", "vocal")
@@ -30,7 +30,7 @@ VELOCITIES: tuple[int, ...] = (25, 50, 75, 100, 127)
 PITCH_MIN = 9  # MIDI note number, lowest NSynth pitch
 PITCH_MAX = 120  # MIDI note number, highest NSynth pitch
 PIANO_MIN, PIANO_MAX = 21, 108  # MIDI note numbers of HEAR's nsynth_pitch range (the 88 piano keys)
-SAMPLE_RATE = 16000  # Hz
+from hear_w2v_music.frames import SAMPLE_RATE  # noqa: E402  16 kHz
 NUM_SAMPLES = 64000  # samples per note (4 s at 16 kHz)
 CLIP_SECONDS = NUM_SAMPLES / SAMPLE_RATE  # 4.0 s
 # HEAR's nsynth_pitch 5h task: 4000 / 500 / 500 clips, i.e. 80 / 10 / 10 % of the budget.

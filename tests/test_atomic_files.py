@@ -2,7 +2,7 @@
 import os
 import stat
 
-from eval_harness.audio_io import write_json_atomic, write_text_atomic
+from pretrain.fileio import write_json_atomic, write_text_atomic
 
 
 def test_atomic_writes_are_readable_by_others_and_leave_no_temporaries(tmp_path):
