@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from eval_harness import hear_tasks, nsynth
 from pretrain.fileio import write_wav
-from eval_harness.cli_data import export_hear_tasks_cmd
+from eval_harness.cli_tasks import export_hear_tasks_cmd
 
 
 def _fake_nsynth(root: Path, per_split: int = 4) -> Path:
