@@ -24,7 +24,6 @@ import os
 import shutil
 import tempfile
 import wave
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -42,9 +41,8 @@ class AudioFileError(ValueError):
 
 # ---------------------------------------------------------------------------------------------- files
 
-@lru_cache(maxsize=1)
 def _umask() -> int:
-    """The process umask (read once; 0o022 where it cannot be read without changing it)."""
+    """The process umask (from /proc, which leaves it untouched; 0o022 where /proc is absent)."""
     try:
         with open("/proc/self/status", encoding="ascii") as f:
             for line in f:

@@ -189,3 +189,16 @@ def test_two_soundfonts_combine_into_one_instrument_disjoint_set(tmp_path: Path)
     assert str(second) in json.loads((out / "render_summary.json").read_text())["soundfont"]
     with pytest.raises(ValueError, match="twice"):
         synth.render_nsynth(tmp_path / "dup", soundfont=[second, second], max_notes=4, progress=False)
+
+
+def test_data_tools_import_without_torch() -> None:
+    """Spawned render workers re-import their module: it must stay light (torch costs seconds and 300 MB each)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pretrain.datagen.cli, pretrain.datagen.nsynth_render, pretrain.datagen.corpus, "
+            "pretrain.datagen.speech, eval_harness.nsynth; print(sorted({'torch', 'transformers'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
