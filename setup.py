@@ -7,7 +7,7 @@ HERE = Path(__file__).parent
 DATA_PACKAGES = {  # package -> its data files
     "hear_w2v_music.weights": ["*/*.json", "*/*.safetensors", "*/SHA256SUMS"],  # bundled checkpoints
     "pretrain.presets": ["*.yaml"],
-    "pretrain.texts": ["*.txt"],
+    "pretrain.datagen.texts": ["*.txt"],
 }
 
 setup(

@@ -62,7 +62,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data
         if data is None:
-            from eval_harness.synth import render_nsynth
+            from pretrain.datagen.nsynth_render import render_nsynth
             data = Path(tmp) / "nsynth"
             render_nsynth(data, size="mini", max_notes=args.notes, progress=False)
         splits = nsynth.load_splits(data, args.max_per_split)

@@ -17,22 +17,22 @@ from pathlib import Path
 
 def bench_notes(notes: int, workers: int, tmp: Path) -> tuple[float, float]:
     """(end-to-end notes/s, render-loop notes/s) of rendering `notes` mini notes with `workers`."""
-    from eval_harness.synth import render_nsynth
+    from pretrain.datagen.nsynth_render import render_nsynth
 
     summary = render_nsynth(tmp / f"ns-{workers}", size="small", workers=workers, seed=0, max_notes=notes,
                             progress=False)
-    total = sum(summary.notes.values())
-    return total / summary.seconds, summary.extra["render_notes_per_second"]
+    return summary.files / summary.wall_s, summary.details["extra"]["render_notes_per_second"]
 
 
 def bench_components(tmp: Path, n: int = 120) -> dict[str, float]:
     """Single-process rates (per second) of rendering one note at 16 kHz and at 32 kHz + soxr, and of writing
-    one 4 s wav with soundfile.write vs audio_io.write_wav."""
+    one 4 s wav with soundfile.write vs fileio.write_wav."""
     import numpy as np
     import soundfile as sf
 
-    from eval_harness.audio_io import write_wav
-    from eval_harness.synth import Renderer, default_soundfont
+    from pretrain.datagen.common import default_soundfont
+    from pretrain.datagen.nsynth_render import Renderer
+    from pretrain.fileio import write_wav
 
     rates = {}
     for oversample in (1, 2):
@@ -42,7 +42,7 @@ def bench_components(tmp: Path, n: int = 120) -> dict[str, float]:
             audio = renderer.render(0, (7 * i) % 96, 40 + i % 40, 100)
         rates[f"render notes/s, {16 * oversample} kHz"] = n / (time.perf_counter() - start)
     for name, write in (("soundfile.write", lambda p, a: sf.write(str(p), a, 16000, subtype="PCM_16")),
-                        ("audio_io.write_wav", lambda p, a: write_wav(p, a, 16000))):
+                        ("fileio.write_wav", lambda p, a: write_wav(p, a, 16000))):
         start = time.perf_counter()
         for i in range(n):
             write(tmp / f"w{i}.wav", audio)
@@ -51,10 +51,10 @@ def bench_components(tmp: Path, n: int = 120) -> dict[str, float]:
 
 
 def bench_corpus(hours: float, tmp: Path) -> float | None:
-    """Corpus hours rendered per minute with 2 workers, or None when pretrain.corpus is not available."""
-    if importlib.util.find_spec("pretrain.corpus") is None:
+    """Corpus hours rendered per minute with 2 workers, or None when pretrain.datagen.corpus is not available."""
+    if importlib.util.find_spec("pretrain.datagen.corpus") is None:
         return None
-    from pretrain.corpus import render_corpus
+    from pretrain.datagen.corpus import render_corpus
 
     start = time.perf_counter()
     summary = render_corpus(tmp / "corpus", hours=hours, workers=2, seed=0, progress=False)
@@ -80,7 +80,7 @@ def main() -> None:
         print(f"speed-up 2 vs 1 workers (render loop): {results[2][1] / results[1][1]:.2f}x")
         if args.corpus_hours > 0:
             rate = bench_corpus(args.corpus_hours, Path(tmp))
-            print("make-corpus: pretrain.corpus not available" if rate is None else
+            print("make-corpus: pretrain.datagen.corpus not available" if rate is None else
                   f"make-corpus {args.corpus_hours} h, 2 workers: {rate:.2f} corpus hours per minute")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 

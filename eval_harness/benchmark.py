@@ -122,7 +122,7 @@ def ensure_data(data: Path | None, progress: bool = True) -> Path:
         return Path(data)  # a missing folder is reported by the NSynth reader, with the make-nsynth hint
     path = default_data_dir()
     if not (path / "nsynth-test" / "examples.json").is_file():
-        from eval_harness.synth import render_nsynth
+        from pretrain.datagen.nsynth_render import render_nsynth
 
         _say(f"{path} is absent: rendering it (w2v-music make-nsynth {path} --size {DEFAULT_SIZE})")
         render_nsynth(path, size=DEFAULT_SIZE, progress=progress)

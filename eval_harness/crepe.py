@@ -37,7 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SAMPLE_RATE = 16000  # Hz: CREPE's only rate
+from hear_w2v_music.frames import SAMPLE_RATE  # 16 kHz, the models' rate, is also CREPE's only one
+
 WINDOW = 1024  # samples per frame
 PITCH_BINS = 360
 CENTS_PER_BIN = 20

@@ -9,36 +9,11 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-import soundfile as sf
-import soxr
 import torch
 
-from eval_harness.audio_io import atomic_path
+from pretrain.fileio import atomic_path, load_audio
 
 from hear_w2v_music import Wav2Vec2Embedder, get_timestamp_embeddings
-
-SAMPLE_RATE = 16000  # Hz
-
-
-def read_mono_16k(path: str | Path) -> np.ndarray:
-    """Read ``path``, mix it down to mono and resample it to 16 kHz with soxr: float32 (n_samples,).
-
-    Raises ``ValueError`` naming the file when it cannot be read, is empty or holds NaN or Inf.
-    """
-    try:
-        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as err:
-        raise ValueError(f"cannot read audio from {path}: {err}") from err
-    finite = np.isfinite(audio).all(axis=1)
-    if not finite.all():
-        raise ValueError(f"{path} holds NaN or Inf samples ({int((~finite).sum())} of {finite.size} frames, the "
-                         f"first at {int(np.argmin(finite)) / rate:.3f} s); expected finite samples in [-1, 1]")
-    mono = audio.mean(axis=1)
-    if rate != SAMPLE_RATE:
-        mono = soxr.resample(mono, rate, SAMPLE_RATE, quality="HQ")
-    if mono.size == 0:
-        raise ValueError(f"{path} holds no samples")
-    return np.ascontiguousarray(mono, dtype=np.float32)
 
 
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:
@@ -72,7 +47,7 @@ def embed_files(paths: Sequence[str | Path], model: Wav2Vec2Embedder, out_dir: s
     for p in paths:
         emb_path, ts_path = output_paths(p, out)
         if not (skip_existing and emb_path.exists() and ts_path.exists()):
-            audio = torch.from_numpy(read_mono_16k(p))[None].to(model.device)
+            audio = torch.from_numpy(load_audio(p))[None].to(model.device)
             try:
                 with torch.inference_mode():
                     emb, ts = get_timestamp_embeddings(audio, model)

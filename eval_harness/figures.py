@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from eval_harness.audio_io import write_text_atomic
+from pretrain.fileio import write_text_atomic
 
 TASK_ORDER = ("pitch", "pitch88", "instrument")  # column and panel order of the reports
 TASK_TITLES = {"pitch": "Pitch (112 classes)", "pitch88": "Pitch, HEAR range (88 classes)",

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from eval_harness import nsynth
-from eval_harness.audio_io import remove_temporaries, write_json_atomic
+from pretrain.fileio import remove_temporaries, write_json_atomic
 from eval_harness.compare import predictions_json, summarize
 from eval_harness.metrics import check_labels, confusion_matrix
 from eval_harness.probe import (PROBES, WEIGHTED, EmbeddingCache, Encoder, Featurizer, cached_features,

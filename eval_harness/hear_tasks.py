@@ -17,7 +17,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval_harness.audio_io import atomic_dir, write_json_atomic, write_text_atomic
+from pretrain.fileio import atomic_dir, write_json_atomic, write_text_atomic
 from eval_harness.nsynth import CLIP_SECONDS, SAMPLE_RATE, SPLITS, NSynthSplit, get_task, load_splits
 
 TASK_NAMES: dict[str, str] = {"pitch": "nsynth_pitch_w2vm", "instrument": "nsynth_instrument_w2vm"}

@@ -18,21 +18,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from eval_harness.audio_io import AudioFileError, read_wav, wav_info
+from pretrain.datagen.nsynth_layout import (  # noqa: F401  (the format's names are part of this module's API)
+    CLIP_SECONDS, FAMILIES, NUM_SAMPLES, PITCH_MAX, PITCH_MIN, QUALITIES, SAMPLE_RATE, SOURCES, SPLITS, VELOCITIES,
+)
+from pretrain.fileio import AudioFileError, read_wav, wav_info
 
-FAMILIES: tuple[str, ...] = ("bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string",
-                             "synth_lead", "vocal")
-SOURCES: tuple[str, ...] = ("acoustic", "electronic", "synthetic")
-QUALITIES: tuple[str, ...] = ("bright", "dark", "distortion", "fast_decay", "long_release", "multiphonic",
-                              "nonlinear_env", "percussive", "reverb", "tempo-synced")
-SPLITS: tuple[str, ...] = ("train", "valid", "test")
-VELOCITIES: tuple[int, ...] = (25, 50, 75, 100, 127)
-PITCH_MIN = 9  # MIDI note number, lowest NSynth pitch
-PITCH_MAX = 120  # MIDI note number, highest NSynth pitch
 PIANO_MIN, PIANO_MAX = 21, 108  # MIDI note numbers of HEAR's nsynth_pitch range (the 88 piano keys)
-SAMPLE_RATE = 16000  # Hz
-NUM_SAMPLES = 64000  # samples per note (4 s at 16 kHz)
-CLIP_SECONDS = NUM_SAMPLES / SAMPLE_RATE  # 4.0 s
 # HEAR's nsynth_pitch 5h task: 4000 / 500 / 500 clips, i.e. 80 / 10 / 10 % of the budget.
 HEAR_SPLIT_FRACTIONS: dict[str, float] = {"train": 0.8, "valid": 0.1, "test": 0.1}
 HEAR_CLIPS_PER_HOUR = 1000  # HEAR's nominal clips per budget hour

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from eval_harness.audio_io import write_json_atomic, write_text_atomic
+from pretrain.fileio import write_json_atomic, write_text_atomic
 from eval_harness.figures import model_label, tasks_of
 
 # Table 1 of Ragano et al. (ICASSP 2023): accuracy (%) on the NSynth test set, as printed in the paper.

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from eval_harness.audio_io import atomic_path
+from pretrain.fileio import atomic_path
 
 log = logging.getLogger(__name__)
 

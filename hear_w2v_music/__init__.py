@@ -6,18 +6,32 @@ model directory, a fairseq ``.pt``, a ``w2v-music pretrain`` run, or ``random:SR
 """
 from __future__ import annotations
 
+import importlib
 import os
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # imported on first use (PEP 562), so `hear_w2v_music.frames` loads without torch
+    import torch
 
-from .checkpoints import Checkpoint, load_checkpoint
-from .embedder import Wav2Vec2Embedder
-from .precision import resolve_precision
+    from .checkpoints import Checkpoint, load_checkpoint
+    from .embedder import Wav2Vec2Embedder
+    from .precision import resolve_precision
 
 __all__ = ["Checkpoint", "Wav2Vec2Embedder", "get_scene_embeddings", "get_timestamp_embeddings",
            "load_checkpoint", "load_model", "resolve_precision"]
 
 _OPTIONS = ("window_seconds", "context_seconds", "allow_pickle")
+_LAZY = {"Checkpoint": "checkpoints", "load_checkpoint": "checkpoints", "Wav2Vec2Embedder": "embedder",
+         "resolve_precision": "precision"}  # public name -> submodule defining it
+
+
+def __getattr__(name: str) -> object:
+    """The public classes and functions of the submodules, imported (with torch) on first access."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
 
 
 def load_model(model_file_path: str | os.PathLike = "", layer: int | str | None = None, precision: str = "auto",
@@ -34,12 +48,17 @@ def load_model(model_file_path: str | os.PathLike = "", layer: int | str | None 
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
         raise TypeError(f"unknown model option(s) {unknown}; expected layer, precision or one of {list(_OPTIONS)}")
+    from .checkpoints import load_checkpoint
+    from .embedder import Wav2Vec2Embedder
+
     allow_pickle = bool(options.pop("allow_pickle", False))
     checkpoint = load_checkpoint(os.fspath(model_file_path), allow_pickle=allow_pickle)
     return Wav2Vec2Embedder(checkpoint, layer=layer, precision=precision, **options)
 
 
 def _check_model(model: object) -> Wav2Vec2Embedder:
+    from .embedder import Wav2Vec2Embedder
+
     if not isinstance(model, Wav2Vec2Embedder):
         raise TypeError(f"model must come from hear_w2v_music.load_model, got {type(model).__name__}")
     return model

@@ -8,8 +8,10 @@ Everything here is computed from integer sample indices; milliseconds appear onl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported where a tensor is made, so SAMPLE_RATE & co. load without it
+    import torch
 
 SAMPLE_RATE = 16000  # Hz
 RECEPTIVE_FIELD = 400  # samples (25 ms)
@@ -55,6 +57,8 @@ def timestamps_ms(n_samples: int) -> torch.Tensor:
     is always inside the audio. A clip shorter than 400 samples gets one frame centred on its own
     middle, ``n_samples / 2`` samples (at most 12.5 ms), so the timestamp never passes the end.
     """
+    import torch
+
     n = num_frames(n_samples)
     if n_samples < RECEPTIVE_FIELD:
         centres = torch.tensor([n_samples / 2.0], dtype=torch.float64)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
 import yaml
+
+from pretrain.fileio import write_text_atomic
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
@@ -218,11 +218,4 @@ def resolve(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> P
 
 def save(config: PretrainConfig, path: str | Path) -> None:
     """Write the resolved config as YAML, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, 0o644)  # mkstemp makes 0600 files; outputs are ordinary files
-    with os.fdopen(fd, "w") as f:
-        yaml.safe_dump(config.to_dict(), f, sort_keys=False)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_text_atomic(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

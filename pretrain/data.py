@@ -15,10 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import soundfile as sf
-import soxr
 import torch
 
+from pretrain.fileio import read_mono, resample
 from pretrain.sources import Segment
 
 SORT_CHUNK = 64  # segments sorted by length together when forming batches
@@ -106,15 +105,13 @@ class SegmentDataset(torch.utils.data.Dataset):
         ratio = seg.sample_rate / self.sample_rate
         start = seg.start + int(request.offset * ratio)
         frames = min(int(np.ceil(request.length * ratio)) + 32, seg.start + seg.frames - start)
-        try:
-            audio, sr = sf.read(seg.path, start=start, frames=frames, dtype="float32", always_2d=True)
+        try:  # NaN or Inf samples are an AudioFileError too
+            mono, sr = read_mono(seg.path, start=start, frames=frames)
         except Exception:  # noqa: BLE001 - corrupt or vanished files are skipped, never fatal
             return None
-        if audio.size == 0 or not np.isfinite(audio).all():
+        if mono.size == 0:
             return None
-        mono = audio.mean(axis=1)
-        if sr != self.sample_rate:
-            mono = soxr.resample(mono, sr, self.sample_rate, quality="HQ").astype(np.float32)
+        mono = resample(mono, sr, self.sample_rate)
         out = np.zeros(request.length, dtype=np.float32)
         n = min(request.length, len(mono))
         out[:n] = mono[:n]

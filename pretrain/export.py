@@ -13,13 +13,12 @@ import datetime as dt
 import hashlib
 import math
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
 
+from pretrain.fileio import atomic_dir
 from pretrain.module import CHECKPOINT_KEY
 
 PROVENANCE = "w2v_music_provenance.json"
@@ -100,9 +99,7 @@ def export(src: str | Path, out: str | Path, dtype: str = "float32", overwrite: 
     model, ckpt = load_lightning(ckpt_path)
     meta = ckpt[CHECKPOINT_KEY]
     model = model.to(DTYPES[dtype])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
+    with atomic_dir(out, overwrite=True) as tmp:  # an existing `out` was refused above unless `overwrite`
         model.save_pretrained(tmp, safe_serialization=True)
         (tmp / "preprocessor_config.json").write_text(json.dumps({
             "feature_extractor_type": "Wav2Vec2FeatureExtractor", "sampling_rate": 16000,
@@ -122,10 +119,4 @@ def export(src: str | Path, out: str | Path, dtype: str = "float32", overwrite: 
         for path in tmp.iterdir():
             path.chmod(0o644)
         tmp.chmod(0o755)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

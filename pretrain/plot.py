@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import tempfile
 from pathlib import Path
+
+from pretrain.fileio import atomic_path
 
 PANELS = (  # (title, columns)
     ("loss (per masked frame)", ("loss", "contrastive")),
@@ -59,10 +59,9 @@ def plot_training(run_dir: str | Path, out: str | Path | None = None) -> Path:
         ax.grid(alpha=0.3)
     fig.suptitle(f"wav2vec 2.0 pretraining: {run_dir.name}")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=out.parent if out.parent.exists() else None, suffix=".png")
-    os.fchmod(fd, 0o644)  # mkstemp makes 0600 files; outputs are ordinary files
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, out)
+    try:
+        with atomic_path(out, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=100)
+    finally:
+        plt.close(fig)
     return out

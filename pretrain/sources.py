@@ -14,11 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import soundfile as sf
+
+from pretrain.fileio import write_text_atomic
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".au", ".mp3", ".opus"}
 MANIFEST_VERSION = 1
@@ -143,12 +144,7 @@ def build_manifest(root: str | Path, musicnet_splits: tuple[str, ...] | list[str
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, 0o644)  # mkstemp makes 0600 files; outputs are ordinary files
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f)
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(payload))
 
 
 def segment_file(audio: AudioFile, segment_seconds: float, hop_seconds: float,

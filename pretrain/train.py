@@ -17,9 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 import pickle
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from hear_w2v_music.precision import resolve_precision
 from pretrain import config as config_lib
 from pretrain.config import PretrainConfig
 from pretrain.data import SegmentDataset
+from pretrain.fileio import atomic_path
 from pretrain.module import Wav2Vec2Pretraining
 from pretrain.sources import collect_segments
 
@@ -42,22 +41,11 @@ METRIC_COLUMNS = ("step", "loss", "contrastive", "diversity", "feature_penalty",
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """``torch.save`` to a temporary file in the same folder, fsync, then ``os.replace``."""
+    """``torch.save`` to a temporary file in the same folder, fsync, then rename (`fileio.atomic_path`)."""
 
     def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:  # noqa: D102
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600 files; outputs are ordinary files
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path, fsync=True) as tmp, open(tmp, "wb") as f:
+            torch.save(checkpoint, f)
 
     def load_checkpoint(self, path, map_location=None, weights_only: bool | None = None) -> dict:  # noqa: D102
         # An explicit choice, on every Lightning version: our checkpoints hold tensors and plain data only.
@@ -123,13 +111,10 @@ class MetricsCSV(pl.Callback):
 
 
 def _write_rows(path: Path, rows: list[dict]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, 0o644)  # mkstemp makes 0600 files; outputs are ordinary files
-    with os.fdopen(fd, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def _logger(run_dir: Path):

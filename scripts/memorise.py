@@ -42,12 +42,12 @@ def synthetic_clips(count: int, seconds: float, seed: int = 0) -> np.ndarray:
 
 def read_clips(paths: list[str], seconds: float) -> np.ndarray:
     """The first ``seconds`` of each file (its middle when longer), mono at 16 kHz."""
-    from eval_harness.embed_files import read_mono_16k
+    from pretrain.fileio import load_audio
 
     n = int(seconds * 16000)
     out = []
     for path in paths:
-        audio = read_mono_16k(path)
+        audio = load_audio(path)
         start = max(0, (len(audio) - n) // 2)
         clip = audio[start:start + n]
         if len(clip) < n:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import hear_w2v_music as hm
 from eval_harness.cli import main
-from eval_harness.embed_files import read_mono_16k
+from pretrain.fileio import load_audio
 
 from conftest import sine
 
@@ -37,14 +37,14 @@ def test_embed_any_rate_and_channels(tmp_path, tiny_hf_dir):
     assert not list(out.glob("*.tmp"))
     # Same numbers as the Python API on the resampled, mixed-down audio.
     model = hm.load_model(str(tiny_hf_dir), layer=1)
-    audio = torch.from_numpy(read_mono_16k(tmp_path / "stereo.flac"))[None]
+    audio = torch.from_numpy(load_audio(tmp_path / "stereo.flac"))[None]
     ref, _ = hm.get_timestamp_embeddings(audio, model)
     np.testing.assert_allclose(emb, ref[0].numpy(), atol=1e-6)
 
 
-def test_read_mono_16k_resamples_and_mixes(tmp_path):
+def test_load_audio_resamples_and_mixes(tmp_path):
     sf.write(tmp_path / "a.wav", np.stack([sine(440, 1.0, sr=22050)] * 2, axis=1), 22050)
-    audio = read_mono_16k(tmp_path / "a.wav")
+    audio = load_audio(tmp_path / "a.wav")
     assert audio.dtype == np.float32 and abs(audio.size - 16000) <= 1
     spectrum = np.abs(np.fft.rfft(audio))
     assert abs(np.argmax(spectrum) * 16000 / audio.size - 440) < 2

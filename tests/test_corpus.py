@@ -10,7 +10,8 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from pretrain import corpus, render_utils, scores
+from pretrain import fileio
+from pretrain.datagen import common, corpus, scores
 
 SR = 44100  # Hz
 
@@ -48,7 +49,7 @@ def tiny_refs(tmp_path_factory) -> list[scores.ScoreRef]:
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory, tiny_refs) -> tuple[Path, render_utils.RenderSummary]:
+def rendered(tmp_path_factory, tiny_refs) -> tuple[Path, common.RenderSummary]:
     out = tmp_path_factory.mktemp("render") / "corpus"
     summary = corpus.render_corpus(out, hours=1.0, workers=1, seed=3, score_refs=tiny_refs, progress=False)
     return out, summary
@@ -68,7 +69,7 @@ def test_layout_and_summary(rendered):
     for wav in wavs:
         split = wav.parent.name.replace("_data", "")
         assert (out / f"{split}_labels" / f"{wav.stem}.csv").is_file()
-    assert not render_utils.partial_dir(out).exists()
+    assert not fileio.partial_dir(out).exists()
     assert not list(out.rglob(".*.tmp"))
     total = sum(sf.info(str(w)).duration for w in wavs)
     assert summary.audio_s == pytest.approx(total, abs=1e-3)
@@ -106,7 +107,7 @@ def test_pitch_of_a_rendered_note(tmp_path):
     """A4 on one part renders with its spectral peak at 440 Hz (any GM timbre, fundamental or octave)."""
     notes = [scores.PlayedNote(part=0, program=73, pitch=69, velocity=100, start_beat=0.0, beats=4.0,
                                note_value="Whole", onset_s=0.0, offset_s=1.0)]
-    audio = corpus.synthesize(notes, corpus.default_soundfont())
+    audio = corpus.synthesize(notes, common.default_soundfont())
     segment = audio[int(0.2 * SR): int(0.9 * SR)]
     spectrum = np.abs(np.fft.rfft(segment * np.hanning(len(segment))))
     peak_hz = np.argmax(spectrum) * SR / len(segment)
@@ -145,8 +146,8 @@ def test_budget_stops_after_enough_audio(tmp_path, tiny_refs):
 
 def test_resume_reuses_finished_pieces(tmp_path, tiny_refs):
     out = tmp_path / "c"
-    work = render_utils.begin_output(out)
-    first = corpus.render_piece((tiny_refs[0], "test"), work=work, soundfont=corpus.default_soundfont(), seed=0)
+    work = fileio.open_partial_dir(out)
+    first = corpus.render_piece((tiny_refs[0], "test"), work=work, soundfont=common.default_soundfont(), seed=0)
     wav = work / "test_data" / "1.wav"
     stamp = wav.stat().st_mtime_ns
     (work / "train_data").mkdir(exist_ok=True)
@@ -167,8 +168,8 @@ def test_unreadable_scores_are_skipped_and_counted(tmp_path, tiny_refs):
 
 
 def test_time_limit_interrupts_a_slow_job():
-    with pytest.raises(render_utils.JobTimeout):
-        with render_utils.time_limit(0.2):
+    with pytest.raises(common.JobTimeout):
+        with common.time_limit(0.2):
             time.sleep(2)
 
 
@@ -202,7 +203,7 @@ def test_non_empty_output_is_refused(tmp_path, tiny_refs):
 
 
 def test_cli_reports_bad_input(tmp_path):
-    from pretrain.cli_data import make_corpus
+    from pretrain.datagen.cli import make_corpus
 
     result = CliRunner().invoke(make_corpus, [str(tmp_path / "c"), "--hours", "1",
                                               "--soundfont", str(tmp_path / "missing.sf2")])

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from eval_harness import hear_tasks, nsynth
-from eval_harness.audio_io import write_wav
-from eval_harness.cli_data import export_hear_tasks_cmd
+from pretrain.fileio import write_wav
+from eval_harness.cli_tasks import export_hear_tasks_cmd
 
 
 def _fake_nsynth(root: Path, per_split: int = 4) -> Path:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from eval_harness import nsynth
-from eval_harness.audio_io import AudioFileError, read_wav, write_wav
+from pretrain.fileio import AudioFileError, read_wav, write_wav
 
 SR = nsynth.SAMPLE_RATE
 

@@ -16,5 +16,5 @@ def test_build_declares_data_packages_and_ships_their_files(tmp_path):
     assert "is absent from the `packages` configuration" not in done.stderr + done.stdout
     lib = tmp_path / "lib"
     for path in ("hear_w2v_music/weights/music-small/SHA256SUMS", "pretrain/presets/tiny.yaml",
-                 "pretrain/texts/grammar.txt", "hear_w2v_music/precision.py"):
+                 "pretrain/datagen/texts/grammar.txt", "hear_w2v_music/precision.py"):
         assert (lib / path).is_file(), path

@@ -9,13 +9,14 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from pretrain import render_utils, speech
+from pretrain import fileio
+from pretrain.datagen import common, speech
 
 SR = 16000  # Hz
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> tuple[Path, render_utils.RenderSummary]:
+def rendered(tmp_path_factory) -> tuple[Path, common.RenderSummary]:
     """About 20 s of speech (one batch of utterances), one worker."""
     out = tmp_path_factory.mktemp("speech") / "corpus"
     return out, speech.render_speech(out, hours=20 / 3600, workers=1, seed=1, progress=False)
@@ -34,7 +35,7 @@ def test_layout_transcripts_and_summary(rendered):
     assert {str(w.relative_to(out)) for w in wavs} == {r["path"] for r in rows}
     assert summary.audio_s >= 20 and summary.audio_s == pytest.approx(sum(float(r["seconds"]) for r in rows), abs=0.05)
     assert len({r["speaker"] for r in rows}) > 5  # many voices even in one batch
-    assert not render_utils.partial_dir(out).exists() and not list(out.rglob(".*.tmp"))
+    assert not fileio.partial_dir(out).exists() and not list(out.rglob(".*.tmp"))
     for row in rows:
         assert row["text"][0].isupper() or row["text"][0] == '"'
         assert row["text"].rstrip('"')[-1] in ".?"
@@ -116,7 +117,7 @@ def test_unknown_voice_is_an_error():
 def test_resume_and_budget_prune(tmp_path):
     """A run cut off with extra batches on disk resumes and keeps only what its budget lists."""
     out = tmp_path / "s"
-    work = render_utils.begin_output(out)
+    work = fileio.open_partial_dir(out)
     speakers = speech.make_speakers(0)
     first = speech.render_batch(0, work, speakers, seed=0)
     speech.render_batch(5, work, speakers, seed=0)  # beyond the budget of the run below
@@ -144,7 +145,7 @@ def test_non_empty_output_is_refused(tmp_path):
     (out / "x.wav").write_bytes(b"")
     with pytest.raises(FileExistsError, match="not empty"):
         speech.render_speech(out, hours=0.01, workers=1, progress=False)
-    from pretrain.cli_data import make_speech
+    from pretrain.datagen.cli import make_speech
 
     result = CliRunner().invoke(make_speech, [str(out), "--hours", "0.01"])
     assert result.exit_code == 2 and "not empty" in result.output

@@ -9,25 +9,28 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from eval_harness import gm_families as gm
-from eval_harness import nsynth, synth
+from eval_harness import nsynth
+from pretrain.datagen import gm_families as gm
+from pretrain.datagen import nsynth_render as synth
+from pretrain.datagen.common import RenderSummary, default_soundfont
 
 NOTE_STR = re.compile(r"^([a-z_]+)_(acoustic|electronic|synthetic)_(\d{3,})-(\d{3})-(\d{3})$")
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> tuple[Path, synth.RenderSummary]:
+def rendered(tmp_path_factory) -> tuple[Path, RenderSummary]:
     out = tmp_path_factory.mktemp("render") / "ns"
     return out, synth.render_nsynth(out, size="mini", workers=1, seed=0, max_notes=48, progress=False)
 
 
 def test_layout_and_fields(rendered) -> None:
     out, summary = rendered
-    assert sum(summary.notes.values()) == 48 and all(summary.notes[s] > 0 for s in nsynth.SPLITS)
+    notes = summary.details["notes"]
+    assert sum(notes.values()) == 48 and all(notes[s] > 0 for s in nsynth.SPLITS)
     for split in nsynth.SPLITS:
         examples = json.loads((out / f"nsynth-{split}" / "examples.json").read_text())
         wavs = {p.stem for p in (out / f"nsynth-{split}" / "audio").glob("*.wav")}
-        assert set(examples) == wavs and len(wavs) == summary.notes[split]
+        assert set(examples) == wavs and len(wavs) == summary.details["notes"][split]
         for key, e in examples.items():
             family, source, inst, pitch, velocity = NOTE_STR.match(key).groups()
             assert (e["instrument_family_str"], e["instrument_source_str"]) == (family, source)
@@ -38,23 +41,23 @@ def test_layout_and_fields(rendered) -> None:
             assert lo <= e["pitch"] <= hi
         info = sf.info(str(out / f"nsynth-{split}" / "audio" / f"{key}.wav"))
         assert (info.samplerate, info.frames, info.channels, info.subtype) == (16000, 64000, 1, "PCM_16")
-    assert json.loads((out / "render_summary.json").read_text())["notes"] == summary.notes
+    assert json.loads((out / "render_summary.json").read_text())["notes"] == summary.details["notes"]
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporary leftovers
 
 
 def test_reader_round_trip(rendered) -> None:
     out, summary = rendered
     splits = nsynth.load_splits(out)  # also checks instrument disjointness
-    assert {s: len(v) for s, v in splits.items()} == summary.notes
+    assert {s: len(v) for s, v in splits.items()} == summary.details["notes"]
     assert not any(n.instrument_family_str == "synth_lead" for s in ("valid", "test") for n in splits[s].notes)
     audio = nsynth.load_audio_batch(splits["test"].notes)
-    assert audio.shape == (summary.notes["test"], 64000)
+    assert audio.shape == (summary.details["notes"]["test"], 64000)
     held, tail = np.abs(audio[:, :48000]).max(axis=1), np.abs(audio[:, -1600:]).max(axis=1)
     assert np.all(held > 0.005) and np.all(tail <= held)  # audible, and the release decays
 
 
 def test_splits_instrument_disjoint_for_the_whole_plan() -> None:
-    presets = synth.Renderer(synth.default_soundfont()).presets()
+    presets = synth.Renderer(default_soundfont()).presets()
     instruments = synth.plan_instruments(presets, synth.SIZES["full"], seed=3)
     split_of: dict[tuple[int, int], set[str]] = {}
     for inst in instruments:
@@ -91,7 +94,7 @@ def _yin_f0(x: np.ndarray, sr: int, fmin: float = 50.0, fmax: float = 2000.0, th
 
 
 def test_rendered_pitch_is_right(tmp_path: Path) -> None:
-    renderer = synth.Renderer(synth.default_soundfont())
+    renderer = synth.Renderer(default_soundfont())
     cases = [(73, 69), (40, 57), (56, 60), (68, 64), (19, 48), (52, 72)]  # (0-based program, MIDI pitch)
     for program, pitch in cases:
         audio = renderer.render(0, program, pitch, 100)
@@ -116,7 +119,7 @@ def test_rendered_dataset_pitches(rendered) -> None:
 def test_rendered_notes_are_deterministic(tmp_path: Path) -> None:
     a = synth.render_nsynth(tmp_path / "a", max_notes=12, workers=1, seed=5, progress=False)
     b = synth.render_nsynth(tmp_path / "b", max_notes=12, workers=2, seed=5, progress=False)  # same in parallel
-    assert a.notes == b.notes
+    assert a.details["notes"] == b.details["notes"]
     ka = json.loads((tmp_path / "a" / "nsynth-test" / "examples.json").read_text())
     kb = json.loads((tmp_path / "b" / "nsynth-test" / "examples.json").read_text())
     assert ka == kb
@@ -151,7 +154,7 @@ def test_variants_keep_shape_and_level() -> None:
 
 
 def test_valid_and_test_get_a_quarter_of_each_family() -> None:
-    presets = synth.Renderer(synth.default_soundfont()).presets()
+    presets = synth.Renderer(default_soundfont()).presets()
     counts = synth.instruments_per_family(synth.plan_instruments(presets, synth.SIZES["small"], seed=0))
     for family in nsynth.FAMILIES:
         total = sum(counts[s][family] for s in nsynth.SPLITS)
@@ -164,17 +167,17 @@ def test_valid_and_test_get_a_quarter_of_each_family() -> None:
 def test_two_soundfonts_combine_into_one_instrument_disjoint_set(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from eval_harness.cli_data import make_nsynth
+    from pretrain.datagen.cli import make_nsynth
 
     second = tmp_path / "second.sf2"
-    second.write_bytes(synth.default_soundfont().read_bytes())
+    second.write_bytes(default_soundfont().read_bytes())
     presets = synth.Renderer(second).presets()
     first = synth.plan_instruments(presets, synth.SIZES["mini"], seed=0)
     other = synth.plan_instruments(presets, synth.SIZES["mini"], seed=0, font=1, first_id=len(first))
     assert [i.instrument for i in first + other] == list(range(len(first) + len(other)))
     assert {i.font for i in other} == {1} and [i.split for i in first] != [i.split for i in other]
     out = tmp_path / "ns"
-    result = CliRunner().invoke(make_nsynth, [str(out), "--soundfont", str(synth.default_soundfont()),
+    result = CliRunner().invoke(make_nsynth, [str(out), "--soundfont", str(default_soundfont()),
                                               "--soundfont", str(second), "--max-notes", "16", "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert "instruments    train  valid   test" in result.output and "  total" in result.output
@@ -186,3 +189,16 @@ def test_two_soundfonts_combine_into_one_instrument_disjoint_set(tmp_path: Path)
     assert str(second) in json.loads((out / "render_summary.json").read_text())["soundfont"]
     with pytest.raises(ValueError, match="twice"):
         synth.render_nsynth(tmp_path / "dup", soundfont=[second, second], max_notes=4, progress=False)
+
+
+def test_data_tools_import_without_torch() -> None:
+    """Spawned render workers re-import their module: it must stay light (torch costs seconds and 300 MB each)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pretrain.datagen.cli, pretrain.datagen.nsynth_render, pretrain.datagen.corpus, "
+            "pretrain.datagen.speech, eval_harness.nsynth; print(sorted({'torch', 'transformers'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

@@ -180,7 +180,7 @@ def analyze_codebooks(model_src: str, nsynth_dir: str | Path, out_dir: str | Pat
     """
     from eval_harness import nsynth
     from eval_harness.analysis import plots
-    from eval_harness.audio_io import write_json_atomic, write_text_atomic
+    from pretrain.fileio import write_json_atomic, write_text_atomic
     from hear_w2v_music.checkpoints import load_checkpoint
 
     checkpoint = load_checkpoint(model_src)

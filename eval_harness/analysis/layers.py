@@ -10,13 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-import soxr
 import torch
 
 from eval_harness.analysis import AnalysisError
-
-SAMPLE_RATE = 16000  # Hz, the models' input rate
+from hear_w2v_music.frames import SAMPLE_RATE
+from pretrain.fileio import AudioFileError, read_mono, resample
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
 NORM_EPS = 1e-7  # variance floor of the per-clip input normalisation (HF Wav2Vec2FeatureExtractor)
 
@@ -101,15 +99,13 @@ def middle_clip(path: str | Path, seconds: float) -> np.ndarray:
     if seconds <= 0:
         raise AnalysisError(f"clip length must be positive, got {seconds} s")
     try:
-        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (RuntimeError, sf.LibsndfileError) as err:
+        mono, rate = read_mono(path, finite=False)
+    except AudioFileError as err:
         raise AnalysisError(f"{path}: not a readable audio file ({err})") from err
-    mono = audio.mean(axis=1)
     want = int(round(seconds * rate))
     start = max(0, (mono.shape[0] - want) // 2)
     mono = mono[start:start + want]
-    if rate != SAMPLE_RATE:
-        mono = soxr.resample(mono, rate, SAMPLE_RATE).astype(np.float32)
+    mono = resample(mono, rate, SAMPLE_RATE)
     if mono.shape[0] < 400:
         raise AnalysisError(f"{path}: {mono.shape[0]} samples at 16 kHz, shorter than one 400-sample frame")
     return np.ascontiguousarray(mono, dtype=np.float32)

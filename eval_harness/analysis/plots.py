@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from eval_harness.analysis.cooccurrence import Cooccurrence, order_codes  # noqa: E402
-from eval_harness.audio_io import atomic_path  # noqa: E402
+from pretrain.fileio import atomic_path  # noqa: E402
 
 DPI = 120  # dots per inch of the saved PNGs
 

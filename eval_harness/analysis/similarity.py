@@ -66,7 +66,7 @@ def analyze_pwcca(models: list[str], audio_dir: str | Path, out_dir: str | Path,
     """
     from eval_harness.analysis import plots
     from eval_harness.analysis.cooccurrence import csv_text
-    from eval_harness.audio_io import write_json_atomic, write_text_atomic
+    from pretrain.fileio import write_json_atomic, write_text_atomic
 
     if not models:
         raise AnalysisError("give at least one model")

@@ -5,24 +5,25 @@ velocity from 25/50/75/100/127. Instruments are soundfont presets mapped to NSyn
 program (`gm_families.GM_TABLE`); only pitches where a preset is audible are rendered. Several
 soundfonts can be combined: each one's presets are distinct instruments, split one soundfont at a time
 (`gm_families.assign_splits`), so every soundfont contributes to train, valid and test. The output
-is the real NSynth layout (`eval_harness.nsynth`), built in a temporary folder and renamed when
-complete. Qualities are all zeros (NSynth's are human annotations; none are made here).
+is the real NSynth layout (`nsynth_layout`; read by `eval_harness.nsynth`), built in a temporary
+folder and renamed when complete. Qualities are all zeros (NSynth's are human annotations; none are made here).
 """
 from __future__ import annotations
 
-import json
-import multiprocessing
-import sys
+import contextlib
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from eval_harness import gm_families as gm
-from eval_harness.audio_io import atomic_dir, write_json_atomic, write_wav
-from eval_harness.nsynth import FAMILIES, NUM_SAMPLES, QUALITIES, SAMPLE_RATE, SOURCES, SPLITS, VELOCITIES
+from pretrain.datagen import gm_families as gm
+from pretrain.datagen.common import RenderSummary, default_soundfont, worker_pool
+from pretrain.datagen.nsynth_layout import (
+    CLIP_SECONDS, FAMILIES, NUM_SAMPLES, QUALITIES, SAMPLE_RATE, SOURCES, SPLITS, VELOCITIES,
+)
+from pretrain.fileio import atomic_dir, write_json_atomic, write_wav
 
 HOLD_SECONDS = 3.0  # key held, s
 RELEASE_SECONDS = 1.0  # after note-off, s
@@ -60,34 +61,6 @@ class NoteJob:
     inst: gm.Instrument
     pitch: int  # MIDI
     velocity: int  # MIDI 1..127
-
-
-@dataclass
-class RenderSummary:
-    """What a render produced: note counts per split, instruments per split and family, timing."""
-
-    out: str
-    soundfont: str  # the soundfont paths, ", "-separated
-    size: str
-    seed: int
-    notes: dict[str, int]
-    instruments: dict[str, dict[str, int]]  # split -> family -> distinct instruments
-    skipped_silent: int
-    limited: int  # notes scaled down to peak LIMIT_PEAK instead of clipping
-    seconds: float
-    notes_per_second: float
-    workers: int
-    extra: dict = field(default_factory=dict)  # presets, oversample, max_notes, render-loop timing
-
-
-def default_soundfont() -> Path:
-    """The GM soundfont shipped inside pretty_midi (TimGM6mb.sf2, 6 MB, 128 melodic presets)."""
-    import pretty_midi
-
-    path = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: pretty_midi's bundled soundfont is missing; pass --soundfont PATH")
-    return path
 
 
 class Renderer:
@@ -181,11 +154,6 @@ def _render_job(job: NoteJob) -> tuple[str, str]:
     path = _WORKER["audio_root"] / f"nsynth-{job.split}" / "audio" / f"{job.note_str}.wav"
     write_wav(path, audio, SAMPLE_RATE)
     return job.note_str, status
-
-
-def _start_method() -> str:
-    """fork (fast start) unless torch is loaded in this process, whose threads make fork unsafe: then spawn."""
-    return "spawn" if "torch" in sys.modules else "fork"
 
 
 def plan_instruments(presets: list[tuple[int, int, str]], spec: SizeSpec, seed: int, font: int = 0,
@@ -291,7 +259,11 @@ def render_nsynth(out: str | Path, soundfont: str | Path | Sequence[str | Path] 
         oversample: render at 16 kHz x oversample and resample with soxr (less aliasing, slower).
 
     Returns:
-        a RenderSummary, also written to out/render_summary.json.
+        a RenderSummary: ``files`` notes of 4 s each; ``skipped`` {"silent": notes below -45 dBFS};
+        ``details`` the record also written to out/render_summary.json (out, soundfont, size, seed,
+        notes per split, instruments per split and family, skipped_silent, limited (notes scaled down
+        to peak LIMIT_PEAK instead of clipping), seconds, notes_per_second, workers, extra: presets,
+        oversample, max_notes, render-loop timing).
     """
     from tqdm import tqdm
 
@@ -311,13 +283,13 @@ def render_nsynth(out: str | Path, soundfont: str | Path | Sequence[str | Path] 
         for split in SPLITS:
             (tmp / f"nsynth-{split}" / "audio").mkdir(parents=True)
         init = (tuple(str(p) for p in sf_paths), oversample, str(tmp))
-        if workers == 1:
-            _init_worker(*init)
-            pool, imap = None, map
-        else:
-            pool = multiprocessing.get_context(_start_method()).Pool(workers, _init_worker, init)
-            imap = lambda fn, items: pool.imap_unordered(fn, items, chunksize=8)  # noqa: E731
-        try:
+        with contextlib.ExitStack() as stack:
+            if workers == 1:
+                _init_worker(*init)
+                imap = map
+            else:
+                pool = stack.enter_context(worker_pool(workers, _init_worker, init))
+                imap = lambda fn, items: pool.imap_unordered(fn, items, chunksize=8)  # noqa: E731
             instruments: list[gm.Instrument] = []
             for font, sf_path in enumerate(sf_paths):
                 found = plan_instruments(Renderer(sf_path).presets(), spec, seed, font, len(instruments))
@@ -336,30 +308,25 @@ def render_nsynth(out: str | Path, soundfont: str | Path | Sequence[str | Path] 
                     status[note_str] = state
                     bar.update()
             render_seconds = time.perf_counter() - render_start
-        finally:
-            if pool is not None:
-                pool.close()
-                pool.join()
         kept = sorted((j for j in jobs if status[j.note_str] != "silent"), key=lambda j: j.note_str)
         for split in SPLITS:
             entries = {j.note_str: _note_entry(j, i, sf_paths) for i, j in enumerate(kept) if j.split == split}
             write_json_atomic(tmp / f"nsynth-{split}" / "examples.json", entries)
         seconds = time.perf_counter() - start
-        summary = RenderSummary(
-            out=str(out), soundfont=", ".join(str(p) for p in sf_paths), size=size, seed=seed,
-            notes={s: sum(j.split == s for j in kept) for s in SPLITS},
-            instruments=instruments_per_family([j.inst for j in kept]),
-            skipped_silent=sum(v == "silent" for v in status.values()),
-            limited=sum(v == "limited" for v in status.values()),
-            seconds=round(seconds, 2), notes_per_second=round(len(jobs) / max(seconds, 1e-9), 1), workers=workers,
-            extra={"presets": len({(i.font, i.bank, i.program) for i in instruments}), "oversample": oversample,
-                   "max_notes": max_notes, "render_seconds": round(render_seconds, 3),
-                   "render_notes_per_second": round(len(jobs) / max(render_seconds, 1e-9), 1)},
-        )
-        write_json_atomic(tmp / "render_summary.json", asdict(summary))
-    return summary
+        record = {
+            "out": str(out), "soundfont": ", ".join(str(p) for p in sf_paths), "size": size, "seed": seed,
+            "notes": {s: sum(j.split == s for j in kept) for s in SPLITS},
+            "instruments": instruments_per_family([j.inst for j in kept]),
+            "skipped_silent": sum(v == "silent" for v in status.values()),
+            "limited": sum(v == "limited" for v in status.values()),
+            "seconds": round(seconds, 2), "notes_per_second": round(len(jobs) / max(seconds, 1e-9), 1),
+            "workers": workers,
+            "extra": {"presets": len({(i.font, i.bank, i.program) for i in instruments}), "oversample": oversample,
+                      "max_notes": max_notes, "render_seconds": round(render_seconds, 3),
+                      "render_notes_per_second": round(len(jobs) / max(render_seconds, 1e-9), 1)},
+        }
+        write_json_atomic(tmp / "render_summary.json", record)
+    silent = record["skipped_silent"]
+    return RenderSummary(out_dir=Path(out), files=len(kept), audio_s=len(kept) * CLIP_SECONDS,
+                         wall_s=record["seconds"], skipped={"silent": silent} if silent else {}, details=record)
 
-
-def load_summary(root: str | Path) -> dict:
-    """The render_summary.json of a rendered dataset (absent for real NSynth: FileNotFoundError)."""
-    return json.loads((Path(root) / "render_summary.json").read_text(encoding="utf-8"))

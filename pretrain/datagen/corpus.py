@@ -29,32 +29,16 @@ from pathlib import Path
 
 import numpy as np
 
-from pretrain import render_utils as ru
-from pretrain import scores
+from pretrain import fileio
+from pretrain.datagen import common, scores
+from pretrain.datagen.common import check_soundfont
 
-SAMPLE_RATE = 44100  # Hz, MusicNet's rate
+MUSICNET_RATE = 44100  # Hz, MusicNet's sample rate, at which the corpus is rendered
 LABEL_COLUMNS = ("start_time", "end_time", "instrument", "note", "start_beat", "end_beat", "note_value")
 TAIL_S = 1.5  # s of release and reverb kept after the last note-off
 TEST_EVERY = 33  # every 33rd piece of the playing order goes to the test split (MusicNet: 10 of 330)
 SCORE_TIME_LIMIT_S = 90.0  # s to parse, expand and perform one score before it is skipped
 MAX_PIECE_S = 1200.0  # s; longer performances are skipped (one movement rarely lasts this long)
-
-
-def default_soundfont() -> Path:
-    """The General MIDI soundfont shipped inside pretty_midi (TimGM6mb.sf2)."""
-    import pretty_midi
-
-    return Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
-
-
-def check_soundfont(soundfont: str | Path | None) -> Path:
-    """Resolve and validate a soundfont path (.sf2 or .sf3 that exists)."""
-    path = Path(soundfont) if soundfont else default_soundfont()
-    if not path.is_file():
-        raise FileNotFoundError(f"soundfont not found: {path} (expected an existing .sf2 or .sf3 file)")
-    if path.suffix.lower() not in (".sf2", ".sf3"):
-        raise ValueError(f"soundfont {path} must be a .sf2 or .sf3 file")
-    return path
 
 
 @dataclass(frozen=True)
@@ -68,7 +52,7 @@ class PieceResult:
     meta: dict | None = None
 
 
-def synthesize(notes: list[scores.PlayedNote], soundfont: Path, sample_rate: int = SAMPLE_RATE,
+def synthesize(notes: list[scores.PlayedNote], soundfont: Path, sample_rate: int = MUSICNET_RATE,
                tail_s: float = TAIL_S) -> np.ndarray:
     """Play notes through tinysoundfont; returns mono float32 audio, shape (samples,), not normalised.
 
@@ -104,7 +88,7 @@ def synthesize(notes: list[scores.PlayedNote], soundfont: Path, sample_rate: int
     return out.mean(axis=1)
 
 
-def add_reverb(audio: np.ndarray, rng: np.random.Generator, sample_rate: int = SAMPLE_RATE,
+def add_reverb(audio: np.ndarray, rng: np.random.Generator, sample_rate: int = MUSICNET_RATE,
                rt60_s: tuple[float, float] = (0.4, 2.2), wet: tuple[float, float] = (0.08, 0.3)) -> np.ndarray:
     """A room: convolve with exponentially decaying noise (seeded RT60 and wet mix); same shape."""
     from scipy.signal import oaconvolve
@@ -118,7 +102,7 @@ def add_reverb(audio: np.ndarray, rng: np.random.Generator, sample_rate: int = S
     return ((1 - mix) * audio + mix * oaconvolve(audio, impulse)[: len(audio)]).astype(np.float32)
 
 
-def label_rows(notes: list[scores.PlayedNote], sample_rate: int = SAMPLE_RATE) -> list[tuple]:
+def label_rows(notes: list[scores.PlayedNote], sample_rate: int = MUSICNET_RATE) -> list[tuple]:
     """MusicNet label rows (LABEL_COLUMNS) for the notes, sorted by start time."""
     rows = [(round(n.onset_s * sample_rate), round(n.offset_s * sample_rate), n.program + 1, n.pitch,
              round(n.start_beat, 6), round(n.beats, 6), n.note_value) for n in notes]
@@ -144,42 +128,42 @@ def render_piece(job: tuple[scores.ScoreRef, str], work: Path, soundfont: Path, 
         return PieceResult(ref, split, seconds=float(meta["seconds"]), meta=meta)
     rng = np.random.default_rng([seed, ref.id])
     try:
-        with ru.time_limit(time_limit_s):
+        with common.time_limit(time_limit_s):
             score, expanded = scores.load_score(ref.path)
             performance = scores.perform(score, expanded, rng)
-    except ru.JobTimeout:
+    except common.JobTimeout:
         return PieceResult(ref, split, skipped="time limit")
     except Exception as error:  # a corpus file music21 cannot read or play: counted, not fatal
         return PieceResult(ref, split, skipped=f"unreadable score ({type(error).__name__})")
     if performance.notes[-1].offset_s > MAX_PIECE_S:
         return PieceResult(ref, split, skipped="too long")
     audio = synthesize(performance.notes, soundfont)
-    audio = ru.normalize_peak(add_reverb(audio, rng), peak_db=float(rng.uniform(-6.0, -1.0)))
+    audio = common.normalize_peak(add_reverb(audio, rng), peak_db=float(rng.uniform(-6.0, -1.0)))
     if not np.isfinite(audio).all() or np.sqrt(np.mean(audio ** 2)) < 1e-4:
         return PieceResult(ref, split, skipped="silent or invalid audio")
-    seconds = len(audio) / SAMPLE_RATE
+    seconds = len(audio) / MUSICNET_RATE
     meta = {"id": ref.id, "composer": ref.composer, "composition": Path(ref.path).stem,
             "ensemble": performance.ensemble, "seconds": round(seconds, 3),
             "expanded_repeats": performance.expanded_repeats,
             "source": ref.path.split("/corpus/", 1)[-1],
             "programs": sorted({n.program + 1 for n in performance.notes}),
             "quarter_bpm": round(performance.quarter_bpm, 1), "notes": len(performance.notes)}
-    ru.write_text(work / f"{split}_labels" / f"{ref.id}.csv",
+    fileio.write_text_atomic(work / f"{split}_labels" / f"{ref.id}.csv",
                   _csv_text(LABEL_COLUMNS, label_rows(performance.notes)))
-    ru.write_wav(wav, audio, SAMPLE_RATE)
-    ru.write_text(sidecar, json.dumps(meta))
+    fileio.write_wav(wav, audio, MUSICNET_RATE)
+    fileio.write_text_atomic(sidecar, json.dumps(meta))
     return PieceResult(ref, split, seconds=seconds, meta=meta)
 
 
 def _write_metadata(work: Path, metas: list[dict]) -> None:
     columns = ("id", "composer", "composition", "ensemble", "seconds", "expanded_repeats", "source")
     rows = [tuple(m[c] for c in columns) for m in sorted(metas, key=lambda m: m["id"])]
-    ru.write_text(work / "musicnet_metadata.csv", _csv_text(columns, rows))
+    fileio.write_text_atomic(work / "musicnet_metadata.csv", _csv_text(columns, rows))
 
 
 def render_corpus(out_dir: str | Path, hours: float, soundfont: str | Path | None = None,
                   workers: int = 2, seed: int = 0, score_refs: list[scores.ScoreRef] | None = None,
-                  progress: bool = True) -> ru.RenderSummary:
+                  progress: bool = True) -> common.RenderSummary:
     """Render about `hours` of music into `out_dir` in MusicNet's layout; returns a summary.
 
     Pieces are taken in a seeded order interleaving composers until the budget is met (the last
@@ -187,21 +171,31 @@ def render_corpus(out_dir: str | Path, hours: float, soundfont: str | Path | Non
     Raises ValueError (hours <= 0, workers < 1), FileNotFoundError (soundfont) or FileExistsError
     (non-empty `out_dir`). Interrupted runs resume from `.<name>.partial` next to `out_dir`.
     """
-    budget_s = ru.check_hours(hours)
-    workers = ru.check_workers(workers)
+    budget_s = common.check_hours(hours)
+    workers = common.check_workers(workers)
     font = check_soundfont(soundfont)
     out_dir = Path(out_dir)
-    start = ru.wall_clock()
-    work = ru.begin_output(out_dir)
-    ru.remove_temporaries(work)
+    start = common.wall_clock()
+    with fileio.atomic_dir(out_dir, resume=True) as work:
+        metas, done_s, skipped, splits = _render_pieces(work, out_dir.name, budget_s, font, workers, seed, score_refs,
+                                                        progress)
+    return common.RenderSummary(
+        out_dir=out_dir, files=len(metas), audio_s=done_s, wall_s=common.wall_clock() - start,
+        skipped=dict(skipped), details=corpus_stats(metas, splits))
+
+
+def _render_pieces(work: Path, name: str, budget_s: float, font: Path, workers: int, seed: int,
+                   score_refs: list[scores.ScoreRef] | None, progress: bool) -> tuple[list[dict], float, Counter, Counter]:
+    """Fill the partial folder `work` up to `budget_s` seconds of music; returns (metas, seconds, skipped, splits)."""
+    fileio.remove_temporaries(work, recursive=True)
     refs = scores.playing_order(score_refs if score_refs is not None else scores.list_scores(), seed)
     if not refs:
         raise ValueError("no scores to render")
     jobs = [(ref, "test" if i % TEST_EVERY == 0 else "train") for i, ref in enumerate(refs)]
     fn = partial(render_piece, work=work, soundfont=font, seed=seed)
     done_s, metas, skipped, splits = 0.0, [], Counter(), Counter()
-    bar = ru.progress(budget_s, f"make-corpus {out_dir.name}") if progress else None
-    with closing(ru.run_in_order(fn, jobs, workers)) as results:
+    bar = common.progress(budget_s, f"make-corpus {name}") if progress else None
+    with closing(common.run_in_order(fn, jobs, workers)) as results:
         for result in results:
             if result.skipped:
                 skipped[result.skipped] += 1
@@ -219,13 +213,10 @@ def render_corpus(out_dir: str | Path, hours: float, soundfont: str | Path | Non
         bar.close()
     if not metas:
         raise RuntimeError(f"no score could be rendered (skipped: {dict(skipped)})")
-    ru.remove_temporaries(work)
-    ru.prune_unlisted(work, ("*_data/*.wav", "*_labels/*.csv", ".meta/*.json"), {str(m["id"]) for m in metas})
+    fileio.remove_temporaries(work, recursive=True)
+    common.prune_unlisted(work, ("*_data/*.wav", "*_labels/*.csv", ".meta/*.json"), {str(m["id"]) for m in metas})
     _write_metadata(work, metas)
-    ru.finish_output(work, out_dir)
-    return ru.RenderSummary(
-        out_dir=out_dir, files=len(metas), audio_s=done_s, wall_s=ru.wall_clock() - start,
-        skipped=dict(skipped), details=corpus_stats(metas, splits))
+    return metas, done_s, skipped, splits
 
 
 def corpus_stats(metas: list[dict], splits: Counter) -> dict:

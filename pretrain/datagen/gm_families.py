@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from eval_harness.nsynth import FAMILIES, PITCH_MIN, SAMPLE_RATE, SOURCES
+from pretrain.datagen.nsynth_layout import FAMILIES, PITCH_MIN, SAMPLE_RATE, SOURCES
 
 A, E, S = "acoustic", "electronic", "synthetic"
 

@@ -3,7 +3,7 @@
 The pip-only route: `espeakng_loader` ships libespeak-ng and its data; the library is driven
 through ctypes in synchronous mode with a callback that collects 16-bit samples at 22.05 kHz,
 which soxr resamples to 16 kHz. Text comes from a recursive English grammar bundled as
-`pretrain/texts/grammar.txt` (no network, no text corpus needed).
+`pretrain/datagen/texts/grammar.txt` (no network, no text corpus needed).
 
 Layout written::
 
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pretrain import render_utils as ru
-
-SAMPLE_RATE = 16000  # Hz, output rate
+from hear_w2v_music.frames import SAMPLE_RATE  # the output rate, 16 kHz
+from pretrain import fileio
+from pretrain.datagen import common
 ESPEAK_RATE = 22050  # Hz, espeak-ng's native rate
 LANGUAGES = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
              "en-029", "en-us-nyc")
@@ -97,7 +97,7 @@ class Grammar:
 
 @lru_cache(maxsize=1)
 def default_grammar() -> Grammar:
-    """The bundled grammar (pretrain/texts/grammar.txt)."""
+    """The bundled grammar (pretrain/datagen/texts/grammar.txt)."""
     return Grammar.from_text((Path(__file__).parent / "texts" / "grammar.txt").read_text(encoding="utf-8"))
 
 
@@ -186,7 +186,7 @@ def synthesize(text: str, speaker: Speaker, rng: np.random.Generator) -> tuple[n
     pitch = int(np.clip(speaker.pitch + rng.integers(-6, 7), 0, 99))
     raw = engine().say(text, speaker.voice, rate, pitch, speaker.pitch_range)
     audio = soxr.resample(raw.astype(np.float32) / 32768.0, ESPEAK_RATE, SAMPLE_RATE)
-    audio = ru.normalize_peak(audio, peak_db=float(rng.uniform(-12.0, -2.0)))
+    audio = common.normalize_peak(audio, peak_db=float(rng.uniform(-12.0, -2.0)))
     noise_db = rng.uniform(-70.0, -50.0)  # a faint noise floor so pauses are not digital silence
     audio = audio + (10 ** (noise_db / 20)) * rng.standard_normal(len(audio)).astype(np.float32)
     return audio.astype(np.float32), rate, pitch
@@ -215,32 +215,44 @@ def render_batch(batch: int, work: Path, speakers: list[Speaker], seed: int,
         text = utterance_text(grammar, rng)
         audio, rate, pitch = synthesize(text, speaker, rng)
         relative = f"wavs/{speaker.folder}/{speaker.folder}-{index:07d}.wav"
-        ru.write_wav(work / relative, audio, SAMPLE_RATE)
+        fileio.write_wav(work / relative, audio, SAMPLE_RATE)
         rows.append([relative, speaker.voice, str(rate), str(pitch), f"{len(audio) / SAMPLE_RATE:.3f}", text])
-    ru.write_text(sidecar, "".join("\t".join(r) + "\n" for r in rows))
+    fileio.write_text_atomic(sidecar, "".join("\t".join(r) + "\n" for r in rows))
     return rows
 
 
 def render_speech(out_dir: str | Path, hours: float, workers: int = 2, seed: int = 0,
-                  progress: bool = True) -> ru.RenderSummary:
+                  progress: bool = True) -> common.RenderSummary:
     """Render about `hours` of synthetic English speech into `out_dir`; returns a summary.
 
     Raises ValueError (hours <= 0, workers < 1) or FileExistsError (non-empty `out_dir`).
     Interrupted runs resume from `.<name>.partial` next to `out_dir`.
     """
-    budget_s = ru.check_hours(hours)
-    workers = ru.check_workers(workers)
+    budget_s = common.check_hours(hours)
+    workers = common.check_workers(workers)
     out_dir = Path(out_dir)
-    start = ru.wall_clock()
+    start = common.wall_clock()
     speakers = make_speakers(seed)
-    work = ru.begin_output(out_dir)
-    ru.remove_temporaries(work)
+    with fileio.atomic_dir(out_dir, resume=True) as work:
+        rows, done_s = _render_utterances(work, out_dir.name, budget_s, speakers, workers, seed, progress)
+    voices = Counter(r[1] for r in rows)
+    return common.RenderSummary(
+        out_dir=out_dir, files=len(rows), audio_s=done_s, wall_s=common.wall_clock() - start,
+        details={"speakers": len(voices), "languages": dict(Counter(v.split("+")[0] for v in voices.elements())),
+                 "words": sum(len(r[5].split()) for r in rows),
+                 "mean_utterance_s": round(done_s / max(1, len(rows)), 2)})
+
+
+def _render_utterances(work: Path, name: str, budget_s: float, speakers: list[Speaker], workers: int, seed: int,
+                       progress: bool) -> tuple[list[list[str]], float]:
+    """Fill the partial folder `work` up to `budget_s` seconds of speech; returns (transcript rows, seconds)."""
+    fileio.remove_temporaries(work, recursive=True)
     fn = partial(render_batch, work=work, speakers=speakers, seed=seed)
     done_s, rows = 0.0, []
-    bar = ru.progress(budget_s, f"make-speech {out_dir.name}") if progress else None
+    bar = common.progress(budget_s, f"make-speech {name}") if progress else None
     last_batch = -1
     max_batches = int(budget_s // BATCH) + 2  # every utterance lasts well over 1 s
-    with closing(ru.run_in_order(fn, range(max_batches), workers)) as results:
+    with closing(common.run_in_order(fn, range(max_batches), workers)) as results:
         for last_batch, batch_rows in enumerate(results):
             seconds = sum(float(r[4]) for r in batch_rows)
             rows += batch_rows
@@ -251,18 +263,12 @@ def render_speech(out_dir: str | Path, hours: float, workers: int = 2, seed: int
                 break
     if bar is not None:
         bar.close()
-    ru.remove_temporaries(work)
-    ru.prune_unlisted(work, (".meta/*.tsv",), {f"{b:06d}" for b in range(last_batch + 1)})
-    ru.prune_unlisted(work, ("wavs/*/*.wav",), {Path(r[0]).stem for r in rows})
+    fileio.remove_temporaries(work, recursive=True)
+    common.prune_unlisted(work, (".meta/*.tsv",), {f"{b:06d}" for b in range(last_batch + 1)})
+    common.prune_unlisted(work, ("wavs/*/*.wav",), {Path(r[0]).stem for r in rows})
     for folder in (work / "wavs").glob("*"):
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
     header = "path\tspeaker\trate_wpm\tpitch\tseconds\ttext\n"
-    ru.write_text(work / "transcripts.tsv", header + "".join("\t".join(r) + "\n" for r in rows))
-    ru.finish_output(work, out_dir)
-    voices = Counter(r[1] for r in rows)
-    return ru.RenderSummary(
-        out_dir=out_dir, files=len(rows), audio_s=done_s, wall_s=ru.wall_clock() - start,
-        details={"speakers": len(voices), "languages": dict(Counter(v.split("+")[0] for v in voices.elements())),
-                 "words": sum(len(r[5].split()) for r in rows),
-                 "mean_utterance_s": round(done_s / max(1, len(rows)), 2)})
+    fileio.write_text_atomic(work / "transcripts.tsv", header + "".join("\t".join(r) + "\n" for r in rows))
+    return rows, done_s
