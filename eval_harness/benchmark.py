@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from eval_harness import compare, figures, report
-from eval_harness.baselines import DEFAULT_MODELS, SPEECH, ModelUnavailable, is_reference, load_featurizer
+from eval_harness.models import DEFAULT_MODELS, SPEECH, ModelUnavailable, is_reference, load_featurizer
 from eval_harness.finetune import MODES, FinetuneConfig, run_finetune
 from eval_harness.nsynth import get_task
 from eval_harness.probe import PROBES

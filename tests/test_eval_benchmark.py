@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from eval_harness.benchmark import BenchmarkConfig, run_benchmark, slug
-from test_eval_toydata import write_toy_nsynth
+from toy_nsynth import write_toy_nsynth
 
 
 @pytest.fixture(scope="module")
