@@ -136,9 +136,9 @@ def slug(src: str) -> str:
 
 def _analysis_markdown(model: str, data: Path, out: Path) -> str:
     try:
-        from eval_harness.analysis.report import run_analyses
+        from eval_harness.analysis.section import run_analyses
     except ImportError as err:
-        raise RuntimeError(f"--with-analysis needs eval_harness.analysis.report.run_analyses, which cannot be "
+        raise RuntimeError(f"--with-analysis needs eval_harness.analysis.section.run_analyses, which cannot be "
                            f"imported here ({err})") from err
     result = run_analyses(model_src=model, nsynth_dir=data, out_dir=out)
     return result["markdown"]

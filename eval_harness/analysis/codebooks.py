@@ -16,14 +16,15 @@ import torch
 
 from eval_harness.analysis import AnalysisError, cooccurrence
 from eval_harness.analysis.layers import backbone_of
+from hear_w2v_music import frames
 from hear_w2v_music.layers import CNN, LayerExtractor
 
 if TYPE_CHECKING:
     from hear_w2v_music.checkpoints import Checkpoint
 
 LABELS = ("instrument", "pitch")  # label kinds, in the paper's figure order (Fig. 1, Fig. 2)
-HOP = 320  # samples between frames at 16 kHz (20 ms)
-FIELD = 400  # samples in one frame's receptive field (25 ms)
+HOP = frames.HOP  # samples between frames at 16 kHz (20 ms)
+FIELD = frames.RECEPTIVE_FIELD  # samples in one frame's receptive field (25 ms)
 
 
 @dataclass(frozen=True)
