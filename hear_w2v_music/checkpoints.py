@@ -31,6 +31,7 @@ _HEAD_PREFIXES = {"quantizer": "quantizer.", "project_q": "project_q.", "project
 # state_dict prefix "model." and, under CHECKPOINT_KEY, the dict of `pretrain_metadata`.
 CHECKPOINT_KEY = "w2v_music"
 FORMAT_VERSION = 1
+STATE_KEY = "w2v_music_state"  # pretrain's own counters and data provenance (the HEAR module never reads it)
 # Globals a checkpoint may pickle that are plain data (allowed under weights_only=True).
 _SAFE_GLOBALS = [argparse.Namespace, pathlib.PosixPath, pathlib.WindowsPath, pathlib.PurePosixPath]
 

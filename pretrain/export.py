@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from hear_w2v_music.checkpoints import CHECKPOINT_KEY, load_lightning, sha256_file
+from hear_w2v_music.checkpoints import CHECKPOINT_KEY, STATE_KEY, load_lightning, sha256_file
 
 PROVENANCE = "w2v_music_provenance.json"
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
@@ -92,7 +92,7 @@ def export(src: str | Path, out: str | Path, dtype: str = "float32", overwrite: 
             "global_step": int(ckpt.get("global_step", -1)), "dtype": dtype,
             "exported_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "torch": torch.__version__, "transformers": __import__("transformers").__version__,
-            "pretrain_config": meta["pretrain_config"], "data": ckpt.get("w2v_music_state", {}).get("data", {}),
+            "pretrain_config": meta["pretrain_config"], "data": ckpt.get(STATE_KEY, {}).get("data", {}),
             "heads": ["quantizer", "project_q", "project_hid"],
             "training": training_summary(ckpt_path, model.config.num_negatives)}, indent=2))
         sums = [f"{sha256_file(p)}  {p.name}" for p in sorted(tmp.iterdir()) if p.is_file()]

@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 from transformers import Wav2Vec2ForPreTraining
 
-from hear_w2v_music.checkpoints import CHECKPOINT_KEY, pretrain_metadata
+from hear_w2v_music.checkpoints import CHECKPOINT_KEY, STATE_KEY, pretrain_metadata
 from hear_w2v_music.layers import normalize
 from pretrain.config import PretrainConfig
 from pretrain.data import SegmentDataset, make_loader
@@ -154,11 +154,11 @@ class Wav2Vec2Pretraining(pl.LightningModule):
 
     # ---- checkpoints ------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Add the ``w2v_music`` key that lets ``hear_w2v_music`` rebuild the model without Lightning."""
+        """Add the ``CHECKPOINT_KEY`` entry (``hear_w2v_music.checkpoints``) that rebuilds the model without Lightning."""
         checkpoint[CHECKPOINT_KEY] = pretrain_metadata(self.model.config.to_dict(), self.config.normalize,
                                                        self.config.to_dict())
-        checkpoint["w2v_music_state"] = {"skipped_items": self.skipped_items, "data": self.data_info}
+        checkpoint[STATE_KEY] = {"skipped_items": self.skipped_items, "data": self.data_info}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Restore the counters saved by ``on_save_checkpoint``."""
-        self.skipped_items = int(checkpoint.get("w2v_music_state", {}).get("skipped_items", 0))
+        self.skipped_items = int(checkpoint.get(STATE_KEY, {}).get("skipped_items", 0))
