@@ -78,7 +78,7 @@ def resolve_layers(spec: int | str | None, num_layers: int, names: Sequence[str]
         try:
             spec = int(spec)
         except ValueError:
-            raise ValueError(f"layer {spec!r} is not a layer: expected {_expected(names)}") from None
+            raise ValueError(f"layer {spec!r} is not accepted here: expected {_expected(names)}") from None
     if isinstance(spec, bool) or not isinstance(spec, int):
         raise TypeError(f"layer must be {_expected(names)}, got {type(spec).__name__}")
     if not -(num_layers + 1) <= spec <= num_layers:
