@@ -3,7 +3,7 @@
 Same model, same notes, same head, same number of epochs (early stopping off), in one process:
 
 - naive:  every epoch runs the backbone over the train and valid notes (no_grad) and trains the head;
-- cold:   `probe.cached_features` extracts train/valid/test once into an empty cache, then the head
+- cold:   `embedding_cache.cached_features` extracts train/valid/test once into an empty cache, then the head
           trains in memory (what a first FE run costs);
 - warm:   the same with the cache already filled (a second task, or a re-run).
 
@@ -54,9 +54,10 @@ def main() -> None:
     args = parse_args()
     torch.manual_seed(0)
     from eval_harness import nsynth
-    from eval_harness.baselines import load_encoder
+    from eval_harness.models import load_encoder
     from eval_harness.finetune import audio_batches
-    from eval_harness.probe import EmbeddingCache, cached_features, train_head
+    from eval_harness.embedding_cache import EmbeddingCache, cached_features
+    from eval_harness.probe import train_head
     from eval_harness.training import EarlyStopping, FitConfig, fit
 
     with tempfile.TemporaryDirectory() as tmp:

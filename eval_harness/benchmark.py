@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from eval_harness import compare, figures, report
-from eval_harness.baselines import DEFAULT_MODELS, SPEECH, ModelUnavailable, is_reference, load_featurizer
+from eval_harness.models import DEFAULT_MODELS, SPEECH, ModelUnavailable, is_reference, load_featurizer
 from eval_harness.finetune import MODES, FinetuneConfig, run_finetune
 from eval_harness.nsynth import get_task
 from eval_harness.probe import PROBES
@@ -136,9 +136,9 @@ def slug(src: str) -> str:
 
 def _analysis_markdown(model: str, data: Path, out: Path) -> str:
     try:
-        from eval_harness.analysis.report import run_analyses
+        from eval_harness.analysis.section import run_analyses
     except ImportError as err:
-        raise RuntimeError(f"--with-analysis needs eval_harness.analysis.report.run_analyses, which cannot be "
+        raise RuntimeError(f"--with-analysis needs eval_harness.analysis.section.run_analyses, which cannot be "
                            f"imported here ({err})") from err
     result = run_analyses(model_src=model, nsynth_dir=data, out_dir=out)
     return result["markdown"]

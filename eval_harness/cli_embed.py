@@ -8,15 +8,6 @@ import click
 _SOURCES = "SRC: '' or a bundled name (music-small, speech-small), an HF dir, a fairseq .pt, a pretrain run or .ckpt, random:SRC[@SEED]"
 
 
-def _layer(value: str | None) -> int | str | None:
-    if value is None or value == "cnn":
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise click.BadParameter(f"expected an integer or 'cnn', got {value!r}") from None
-
-
 @click.command("embed")
 @click.argument("audio", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--model", "src", default="", show_default=True, help=_SOURCES)
@@ -37,7 +28,8 @@ def embed(audio: tuple[str, ...], src: str, out_dir: str, layer: str | None, pre
     from .embed_files import embed_files
 
     try:
-        model = load_model(src, layer=_layer(layer), precision=precision, allow_pickle=allow_pickle)
+        # --layer is checked by the HEAR module's one layer-spec parser (hear_w2v_music.layers.resolve_layer)
+        model = load_model(src, layer=layer, precision=precision, allow_pickle=allow_pickle)
         click.echo(f"precision {model.precision} ({model.precision_reason})", err=True)
         embed_files(audio, model, out_dir, skip_existing=skip_existing,
                     progress=lambda p, shape: click.echo(f"{p}: {shape[0]} frames x {shape[1]}"))

@@ -127,7 +127,7 @@ def benchmark_cmd(data: Path | None, models: str | None, modes: str, tasks: str,
                   no_progress: bool) -> None:
     """The main job: FE (and optionally FT1/FT2) for the music, speech and random models; a Table-1 report."""
     _setup_logging()
-    from eval_harness.baselines import DEFAULT_MODELS
+    from eval_harness.models import DEFAULT_MODELS
     from eval_harness.benchmark import BenchmarkConfig, run_benchmark
 
     split = lambda text: [s.strip() for s in text.split(",") if s.strip()]  # noqa: E731

@@ -15,7 +15,7 @@ from eval_harness import stats
 from eval_harness.metrics import task_metrics
 from eval_harness.nsynth import Note, get_task
 
-RANDOM_PREFIX = "random:"  # model sources with freshly initialised weights (baselines.random_of)
+RANDOM_PREFIX = "random:"  # model sources with freshly initialised weights (`random:SRC[@SEED]`, hear_w2v_music.checkpoints)
 NOT_PRETRAINED = ("logmel",)  # references that are not pretrained models
 
 

@@ -191,7 +191,7 @@ def is_crepe(src: str) -> bool:
 
 @dataclass
 class Crepe:
-    """CREPE as a `probe.Featurizer` with one layer (index 0): HEAR's CREPE embedding, time-mean per clip.
+    """CREPE as a `featurizers.Featurizer` with one layer (index 0): HEAR's CREPE embedding, time-mean per clip.
 
     `features` returns (batch, 1, embedding_size): 2048 for `full`, 256 for `tiny`. Frames are cut every
     `hop_ms` (default 250 ms, HEAR's CREPE scene hop: 17 frames per 4 s note) and run through the network in

@@ -35,7 +35,7 @@ def _save_fig(fig, path: Path) -> Path:
 
 def model_label(rec: dict) -> str:
     """A short label for a record's bar or curve: the model's display name, plus the mode unless FE."""
-    from eval_harness.baselines import display_name
+    from eval_harness.models import display_name
 
     name = display_name(rec["model"])
     return name if rec["mode"] == "fe" else f"{name} {rec['mode'].upper()}"

@@ -3,7 +3,7 @@
 The classifier is the time-mean of the last transformer block's output followed by one linear
 layer (112 pitch or 11 instrument-family outputs), trained with cross-entropy in one of three modes:
 
-- ``fe``  backbone frozen, Adam lr 1e-3 on the linear layer only (run on cached embeddings, `probe`);
+- ``fe``  backbone frozen, Adam lr 1e-3 on the linear layer only (run on cached embeddings, `embedding_cache` + `probe`);
 - ``ft1`` the whole network trained: Adam lr 1e-5 for the backbone, 1e-4 for the linear layer;
 - ``ft2`` as ft1 but the CNN feature encoder frozen (its 7 conv layers; the feature projection and
   the transformer train), i.e. fairseq's ``feature_grad_mult = 0``.
@@ -31,11 +31,13 @@ from eval_harness import nsynth
 from pretrain.fileio import remove_temporaries, write_json_atomic
 from eval_harness.compare import predictions_json, summarize
 from eval_harness.metrics import check_labels, confusion_matrix
-from eval_harness.probe import (PROBES, WEIGHTED, EmbeddingCache, Encoder, Featurizer, cached_features,
-                                 head_predict, normalize_audio, resolve_layers, train_head)
+from eval_harness.embedding_cache import EmbeddingCache, cached_features
+from eval_harness.featurizers import Encoder, Featurizer, resolve_layers
+from eval_harness.probe import PROBES, head_predict, train_head
 from eval_harness.stats import N_BOOT
 from eval_harness.training import EarlyStopping, FitConfig, fit, predict
 
+from hear_w2v_music.layers import WEIGHTED, normalize
 from hear_w2v_music.precision import resolve_precision
 
 log = logging.getLogger(__name__)
@@ -125,7 +127,7 @@ class Classifier(nn.Module):
         self.head = nn.Linear(backbone.config.hidden_size, num_classes)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        x = normalize_audio(audio) if self.normalize else audio
+        x = normalize(audio) if self.normalize else audio
         return self.head(self.backbone(x).last_hidden_state.mean(dim=1))
 
     def set_mode(self, mode: str, mask_time_prob: float = 0.0, layerdrop: float = 0.0) -> None:
@@ -305,7 +307,7 @@ def run_finetune(cfg: FinetuneConfig, out: Path | str, cache_dir: Path | str | N
         note_str, instrument_str, y_true, y_pred per seed), command, wall_s.
     """
     from eval_harness import figures
-    from eval_harness.baselines import load_encoder, load_featurizer
+    from eval_harness.models import load_encoder, load_featurizer
 
     out = Path(out)
     finished = _prepare_out(cfg, out)

@@ -44,7 +44,7 @@ def _pct(value: float | None) -> str:
 
 
 def _label(model: str) -> str:
-    from eval_harness.baselines import display_name  # lazy: baselines imports torch
+    from eval_harness.models import display_name  # lazy: models imports torch
     return display_name(model)
 
 

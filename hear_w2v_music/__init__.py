@@ -40,7 +40,7 @@ def load_model(model_file_path: str | os.PathLike = "", layer: int | str | None 
 
     ``model_file_path``: any source of ``load_checkpoint`` (``""`` = bundled ``music-small``).
     ``layer``: 0 = transformer input, k = output of block k, -1/None = last block, ``"cnn"`` = CNN
-    features. ``precision``: ``"auto"`` (bf16 where this CPU computes it natively, else fp32; the
+    features after the feature layer norm (HF ``extract_features``); see ``layers.resolve_layers``. ``precision``: ``"auto"`` (bf16 where this CPU computes it natively, else fp32; the
     choice and its reason are logged and kept in ``model.precision`` / ``model.precision_reason``),
     ``"fp32"`` or ``"bf16"`` (bfloat16 weights; outputs stay float32).
     ``options``: ``window_seconds`` (30), ``context_seconds`` (5), ``allow_pickle`` (False).

@@ -26,6 +26,12 @@ BUNDLED = ("music-small", "speech-small")
 DEFAULT = "music-small"
 HEADS = ("quantizer", "project_q", "project_hid", "lm_head")
 _HEAD_PREFIXES = {"quantizer": "quantizer.", "project_q": "project_q.", "project_hid": "project_hid.", "lm_head": "lm_head."}
+# The checkpoint schema of `w2v-music pretrain` (docs/architecture.md), defined here so that the HEAR
+# module reads it without Lightning: a Lightning checkpoint holds the Wav2Vec2ForPreTraining under the
+# state_dict prefix "model." and, under CHECKPOINT_KEY, the dict of `pretrain_metadata`.
+CHECKPOINT_KEY = "w2v_music"
+FORMAT_VERSION = 1
+STATE_KEY = "w2v_music_state"  # pretrain's own counters and data provenance (the HEAR module never reads it)
 # Globals a checkpoint may pickle that are plain data (allowed under weights_only=True).
 _SAFE_GLOBALS = [argparse.Namespace, pathlib.PosixPath, pathlib.WindowsPath, pathlib.PurePosixPath]
 
@@ -101,6 +107,37 @@ def _load_bundled(name: str, src: str) -> Checkpoint:
     return ckpt
 
 
+def pretrain_metadata(hf_config: dict, normalize: bool, pretrain_config: dict) -> dict:
+    """The ``CHECKPOINT_KEY`` entry a ``pretrain`` checkpoint carries.
+
+    ``hf_config``: ``Wav2Vec2Config.to_dict()``; ``normalize``: per-clip input normalisation;
+    ``pretrain_config``: the run's ``PretrainConfig.to_dict()`` (provenance only).
+    """
+    return {"format_version": FORMAT_VERSION, "hf_config": hf_config, "normalize": bool(normalize),
+            "pretrain_config": pretrain_config}
+
+
+def load_lightning(path: str | Path, *, allow_pickle: bool = False) -> tuple[Checkpoint, Mapping[str, Any]]:
+    """A ``pretrain`` checkpoint file as a ``Checkpoint``, with the checkpoint dict itself (for provenance).
+
+    Raises ``ValueError`` for a file without the ``CHECKPOINT_KEY`` entry or with another format version.
+    """
+    path = Path(path)
+    obj = _torch_load(path, allow_pickle)
+    if not isinstance(obj, Mapping) or CHECKPOINT_KEY not in obj:
+        raise ValueError(f"{path} has no {CHECKPOINT_KEY!r} key: not written by `w2v-music pretrain`")
+    return _from_lightning(obj, path, str(path)), obj
+
+
+def sha256_file(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, hex, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def verify_checksums(folder: Path) -> None:
     """Check every file listed in ``folder/SHA256SUMS`` (``<hex>  <name>`` lines); raise ``ValueError`` on a mismatch."""
     sums = folder / "SHA256SUMS"
@@ -113,13 +150,10 @@ def verify_checksums(folder: Path) -> None:
         target = folder / name.strip().lstrip("*")
         if not target.is_file():
             raise FileNotFoundError(f"{target} is listed in {sums} but missing")
-        digest = hashlib.sha256()
-        with open(target, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        if digest.hexdigest() != expected.lower():
+        actual = sha256_file(target)
+        if actual != expected.lower():
             raise ValueError(f"checksum mismatch for {target}: SHA256SUMS says {expected}, the file has "
-                             f"{digest.hexdigest()}; the file is corrupt or was changed")
+                             f"{actual}; the file is corrupt or was changed")
 
 
 def _read_normalize(folder: Path, default: bool = False) -> bool:
@@ -187,15 +221,15 @@ def _load_torch_file(path: Path, src: str, allow_pickle: bool) -> Checkpoint:
     obj = _torch_load(path, allow_pickle)
     if not isinstance(obj, Mapping):
         raise ValueError(f"{path} holds a {type(obj).__name__}, not a checkpoint dict")
-    if "w2v_music" in obj:
+    if CHECKPOINT_KEY in obj:
         return _from_lightning(obj, path, src)
     if "model" in obj and isinstance(obj["model"], Mapping) and ("cfg" in obj or "args" in obj):
         return _from_fairseq(obj, path, src)
     if "state_dict" in obj:
-        raise ValueError(f"{path} is a Lightning checkpoint without the 'w2v_music' key: it was not written by "
+        raise ValueError(f"{path} is a Lightning checkpoint without the {CHECKPOINT_KEY!r} key: it was not written by "
                          f"`w2v-music pretrain`, so its architecture is unknown")
     raise ValueError(f"{path} is neither a fairseq checkpoint (keys 'model' + 'cfg'/'args') nor a pretrain "
-                     f"checkpoint (key 'w2v_music'); its top-level keys are {sorted(map(str, obj))[:8]}")
+                     f"checkpoint (key {CHECKPOINT_KEY!r}); its top-level keys are {sorted(map(str, obj))[:8]}")
 
 
 def _from_fairseq(obj: Mapping[str, Any], path: Path, src: str) -> Checkpoint:
@@ -210,9 +244,10 @@ def _from_fairseq(obj: Mapping[str, Any], path: Path, src: str) -> Checkpoint:
 
 
 def _from_lightning(obj: Mapping[str, Any], path: Path, src: str) -> Checkpoint:
-    meta = obj["w2v_music"]
-    if meta.get("format_version") != 1:
-        raise ValueError(f"{path}: unsupported w2v_music format_version {meta.get('format_version')!r} (expected 1)")
+    meta = obj[CHECKPOINT_KEY]
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: unsupported {CHECKPOINT_KEY} format_version {meta.get('format_version')!r} "
+                         f"(expected {FORMAT_VERSION})")
     config = Wav2Vec2Config.from_dict(dict(meta["hf_config"]))
     state = {k[len("model."):]: v for k, v in obj["state_dict"].items() if k.startswith("model.")}
     if not state:

@@ -10,16 +10,14 @@ under a temporary name and renamed into place. Loadable by
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
 import json
 from pathlib import Path
 
 import torch
-from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
 
+from hear_w2v_music.checkpoints import CHECKPOINT_KEY, STATE_KEY, load_lightning, sha256_file
 from pretrain.fileio import atomic_dir
-from pretrain.module import CHECKPOINT_KEY
 
 PROVENANCE = "w2v_music_provenance.json"
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
@@ -36,18 +34,6 @@ def find_checkpoint(src: str | Path) -> Path:
     return src
 
 
-def load_lightning(path: str | Path) -> tuple[Wav2Vec2ForPreTraining, dict]:
-    """The ``Wav2Vec2ForPreTraining`` (eval mode, CPU) of a ``pretrain`` checkpoint and the checkpoint dict."""
-    ckpt = torch.load(find_checkpoint(path), map_location="cpu", weights_only=True)
-    if CHECKPOINT_KEY not in ckpt:
-        raise ValueError(f"{path} has no {CHECKPOINT_KEY!r} key: not written by `w2v-music pretrain`")
-    meta = ckpt[CHECKPOINT_KEY]
-    model = Wav2Vec2ForPreTraining(Wav2Vec2Config.from_dict(meta["hf_config"]))
-    state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
-    model.load_state_dict(state, strict=True)
-    return model.eval(), ckpt
-
-
 def source_of(ckpt_path: Path) -> tuple[str, str]:
     """``(run name, checkpoint path inside the run)``, e.g. ``("music-small", "checkpoints/last.ckpt")``.
 
@@ -56,14 +42,6 @@ def source_of(ckpt_path: Path) -> tuple[str, str]:
     ckpt_path = ckpt_path.resolve()
     run = ckpt_path.parent.parent if ckpt_path.parent.name == "checkpoints" else ckpt_path.parent
     return run.name, ckpt_path.relative_to(run).as_posix()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def training_summary(ckpt_path: Path, num_negatives: int, rows: int = 10) -> dict:
@@ -96,8 +74,8 @@ def export(src: str | Path, out: str | Path, dtype: str = "float32", overwrite: 
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
     ckpt_path = find_checkpoint(src)
-    model, ckpt = load_lightning(ckpt_path)
-    meta = ckpt[CHECKPOINT_KEY]
+    checkpoint, ckpt = load_lightning(ckpt_path)
+    model, meta = checkpoint.model, ckpt[CHECKPOINT_KEY]
     model = model.to(DTYPES[dtype])
     with atomic_dir(out, overwrite=True) as tmp:  # an existing `out` was refused above unless `overwrite`
         model.save_pretrained(tmp, safe_serialization=True)
@@ -107,14 +85,14 @@ def export(src: str | Path, out: str | Path, dtype: str = "float32", overwrite: 
             "return_attention_mask": False}, indent=2))
         run_name, relative = source_of(ckpt_path)
         (tmp / PROVENANCE).write_text(json.dumps({
-            "source_run": run_name, "source_checkpoint": relative, "source_sha256": _sha256(ckpt_path),
+            "source_run": run_name, "source_checkpoint": relative, "source_sha256": sha256_file(ckpt_path),
             "global_step": int(ckpt.get("global_step", -1)), "dtype": dtype,
             "exported_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "torch": torch.__version__, "transformers": __import__("transformers").__version__,
-            "pretrain_config": meta["pretrain_config"], "data": ckpt.get("w2v_music_state", {}).get("data", {}),
+            "pretrain_config": meta["pretrain_config"], "data": ckpt.get(STATE_KEY, {}).get("data", {}),
             "heads": ["quantizer", "project_q", "project_hid"],
             "training": training_summary(ckpt_path, model.config.num_negatives)}, indent=2))
-        sums = [f"{_sha256(p)}  {p.name}" for p in sorted(tmp.iterdir()) if p.is_file()]
+        sums = [f"{sha256_file(p)}  {p.name}" for p in sorted(tmp.iterdir()) if p.is_file()]
         (tmp / "SHA256SUMS").write_text("\n".join(sums) + "\n")
         for path in tmp.iterdir():
             path.chmod(0o644)

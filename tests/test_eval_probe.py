@@ -6,16 +6,17 @@ import pytest
 import torch
 from transformers import Wav2Vec2Model
 
-from eval_harness import nsynth, probe
-from eval_harness.baselines import LogMel, mel_filterbank
+from eval_harness import embedding_cache, featurizers, nsynth, probe
+from eval_harness.logmel import LogMel, mel_filterbank
+from hear_w2v_music import layers
 from eval_harness.training import FitConfig
-from test_eval_toydata import write_toy_nsynth
+from toy_nsynth import write_toy_nsynth
 
 
 @pytest.fixture(scope="module")
 def tiny_encoder(tiny_config):
     torch.manual_seed(0)
-    return probe.Encoder.from_backbone(Wav2Vec2Model(tiny_config), normalize=True, source="tiny-test")
+    return featurizers.Encoder.from_backbone(Wav2Vec2Model(tiny_config), normalize=True, source="tiny-test")
 
 
 @pytest.fixture(scope="module")
@@ -25,23 +26,23 @@ def toy_notes(tmp_path_factory):
 
 
 def test_resolve_layers():
-    assert probe.resolve_layers("last", 4) == [4] and probe.resolve_layers(-1, 4) == [4]
-    assert probe.resolve_layers("all", 2) == [0, 1, 2] and probe.resolve_layers("1", 2) == [1]
+    assert featurizers.resolve_layers("last", 4) == [4] and featurizers.resolve_layers(-1, 4) == [4]
+    assert featurizers.resolve_layers("all", 2) == [0, 1, 2] and featurizers.resolve_layers("1", 2) == [1]
     with pytest.raises(ValueError, match="layers 0..2"):
-        probe.resolve_layers(5, 2)
-    assert probe.resolve_layers("weighted", 2) == [0, 1, 2]
+        featurizers.resolve_layers(5, 2)
+    assert featurizers.resolve_layers("weighted", 2) == [0, 1, 2]
     with pytest.raises(ValueError, match="integer, 'last', 'all' or 'weighted'"):
-        probe.resolve_layers("top", 2)
+        featurizers.resolve_layers("top", 2)
 
 
 def test_identity_follows_weights_and_config(tiny_config, tiny_encoder):
     torch.manual_seed(0)
     same = Wav2Vec2Model(tiny_config)
-    assert probe.model_identity(same, {"normalize": True}) == tiny_encoder.identity
-    assert probe.model_identity(same, {"normalize": False}) != tiny_encoder.identity
+    assert featurizers.model_identity(same, {"normalize": True}) == tiny_encoder.identity
+    assert featurizers.model_identity(same, {"normalize": False}) != tiny_encoder.identity
     with torch.no_grad():
         same.encoder.layers[0].attention.q_proj.weight[0, 0] += 1e-3
-    assert probe.model_identity(same, {"normalize": True}) != tiny_encoder.identity
+    assert featurizers.model_identity(same, {"normalize": True}) != tiny_encoder.identity
 
 
 def test_features_are_time_means_of_hidden_states(tiny_encoder):
@@ -49,7 +50,7 @@ def test_features_are_time_means_of_hidden_states(tiny_encoder):
     feats = tiny_encoder.features(audio, [0, 2])
     assert feats.shape == (2, 2, 32) and feats.dtype == np.float32
     with torch.no_grad():
-        x = probe.normalize_audio(torch.from_numpy(audio))
+        x = layers.normalize(torch.from_numpy(audio))
         last = tiny_encoder.backbone(x).last_hidden_state.mean(dim=1).numpy()
     np.testing.assert_allclose(feats[:, 1], last, atol=1e-5)
     one = tiny_encoder.features(audio[:1], [2])  # a clip's features do not depend on its batch neighbours
@@ -57,26 +58,26 @@ def test_features_are_time_means_of_hidden_states(tiny_encoder):
 
 
 def test_cache_hit_skips_extraction(tmp_path, tiny_encoder, toy_notes, monkeypatch, caplog):
-    cache = probe.EmbeddingCache(tmp_path / "cache")
-    first = probe.cached_features(tiny_encoder, toy_notes, [0, 1, 2], cache, progress=False)
+    cache = embedding_cache.EmbeddingCache(tmp_path / "cache")
+    first = embedding_cache.cached_features(tiny_encoder, toy_notes, [0, 1, 2], cache, progress=False)
     assert (cache.misses, cache.hits) == (1, 0) and first.shape == (6, 3, 32)
     assert not list((tmp_path / "cache").glob(".*"))  # no temporary files left behind
 
     def fail(*args, **kwargs):
         raise AssertionError("extraction must not run on a cache hit")
-    monkeypatch.setattr(probe, "extract", fail)
+    monkeypatch.setattr(embedding_cache, "extract", fail)
     with caplog.at_level("INFO"):
-        again = probe.cached_features(tiny_encoder, toy_notes, [0, 1, 2], cache, progress=False)
-        single = probe.cached_features(tiny_encoder, toy_notes, [2], cache, progress=False)  # served by all-layers
+        again = embedding_cache.cached_features(tiny_encoder, toy_notes, [0, 1, 2], cache, progress=False)
+        single = embedding_cache.cached_features(tiny_encoder, toy_notes, [2], cache, progress=False)  # served by all-layers
     assert cache.hits == 2 and "cache hit" in caplog.text
     np.testing.assert_array_equal(again, first)
     np.testing.assert_array_equal(single[:, 0], first[:, 2])
 
 
 def test_cache_misses_when_data_changes(tmp_path, tiny_encoder, toy_notes):
-    cache = probe.EmbeddingCache(tmp_path / "cache")
-    probe.cached_features(tiny_encoder, toy_notes[:3], [2], cache, progress=False)
-    probe.cached_features(tiny_encoder, toy_notes[:4], [2], cache, progress=False)
+    cache = embedding_cache.EmbeddingCache(tmp_path / "cache")
+    embedding_cache.cached_features(tiny_encoder, toy_notes[:3], [2], cache, progress=False)
+    embedding_cache.cached_features(tiny_encoder, toy_notes[:4], [2], cache, progress=False)
     assert cache.misses == 2 and cache.hits == 0
 
 

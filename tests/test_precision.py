@@ -66,7 +66,7 @@ def test_load_model_defaults_to_auto(cpuinfo, caplog):
 
 def test_finetune_config_stores_the_resolved_precision(cpuinfo):
     from eval_harness.finetune import FinetuneConfig
-    from eval_harness.probe import EmbeddingCache
+    from eval_harness.embedding_cache import EmbeddingCache
 
     cpuinfo(AVX2)
     here = FinetuneConfig(task="pitch", mode="fe", model="random:tiny", data="d", device="cpu")

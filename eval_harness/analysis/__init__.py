@@ -4,7 +4,8 @@
   instrument family (Figs. 1-2); `cooccurrence`: the counts and their NMI, purity, codes used, perplexity.
 - `pwcca`: CCA / PWCCA in numpy (Morcos et al. 2018); `layers`: per-frame CNN and transformer
   layer features of 4 s clips; `similarity`: PWCCA of every layer against the CNN output (Fig. 3).
-- `plots`: the heatmaps and the layer plot; `report`: `run_analyses` for `benchmark --with-analysis`.
+- `plots`: the heatmaps and the layer plot; `section`: `run_analyses`, the benchmark report's analysis
+  section (`benchmark --with-analysis`).
 """
 
 

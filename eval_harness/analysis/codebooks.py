@@ -2,8 +2,8 @@
 
 The paper's Figs. 1-2: the pretrained model's discrete latents on the NSynth test split, without
 finetuning. A frame's code in group g is the argmax over that group's ``weight_proj`` logits, as the
-quantizer does at inference (no Gumbel noise); the quantizer reads the CNN output after the feature
-layer norm (HF ``extract_features``), as in training. Every frame of a note carries the note's labels.
+quantizer does at inference (no Gumbel noise); the quantizer reads the "cnn" stage of
+``hear_w2v_music.layers`` (the CNN output after the feature layer norm, HF ``extract_features``), as in training. Every frame of a note carries the note's labels.
 """
 from __future__ import annotations
 
@@ -15,14 +15,16 @@ import numpy as np
 import torch
 
 from eval_harness.analysis import AnalysisError, cooccurrence
-from eval_harness.analysis.layers import backbone_of, normalize_audio
+from eval_harness.analysis.layers import backbone_of
+from hear_w2v_music import frames
+from hear_w2v_music.layers import CNN, LayerExtractor
 
 if TYPE_CHECKING:
     from hear_w2v_music.checkpoints import Checkpoint
 
 LABELS = ("instrument", "pitch")  # label kinds, in the paper's figure order (Fig. 1, Fig. 2)
-HOP = 320  # samples between frames at 16 kHz (20 ms)
-FIELD = 400  # samples in one frame's receptive field (25 ms)
+HOP = frames.HOP  # samples between frames at 16 kHz (20 ms)
+FIELD = frames.RECEPTIVE_FIELD  # samples in one frame's receptive field (25 ms)
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,7 @@ def quantizer_codes(model: torch.nn.Module, audio: torch.Tensor, normalize: bool
     quantizer = getattr(model, "quantizer", None)
     if quantizer is None:
         raise AnalysisError(f"{type(model).__name__} has no quantizer")
-    backbone = backbone_of(model)
-    x = normalize_audio(audio) if normalize else audio
-    feats = backbone.feature_extractor(x).transpose(1, 2)  # (B, T, conv_dim)
-    feats = backbone.feature_projection.layer_norm(feats)
+    feats = LayerExtractor(backbone_of(model), normalize).frames(audio, [CNN])[0]  # (B, T, conv_dim)
     logits = quantizer.weight_proj(feats)  # (B, T, G * V)
     b, t, _ = logits.shape
     return logits.view(b, t, quantizer.num_groups, quantizer.num_vars).argmax(dim=-1)

@@ -1,8 +1,9 @@
 """Per-frame features of every stage of a wav2vec 2.0 model, and the 4 s clips they are computed on.
 
-Stages: "cnn" is the convolutional feature encoder's output (conv_dim wide, before the layer norm
-and the feature projection: the paper's "output of the feature encoder"); layer 0 is the
-transformer input (HF ``hidden_states[0]``) and layer k in 1..L the output of transformer block k.
+Stages, as ``hear_w2v_music.layers`` defines them (the one layer extractor, shared with the HEAR
+module and FE): "cnn" is the CNN feature encoder's output after the feature layer norm and before
+the feature projection (HF ``extract_features``, conv_dim wide); layer 0 is the transformer input
+(HF ``hidden_states[0]``) and layer k in 1..L the output of transformer block k.
 Frames are 20 ms apart (320 samples at 16 kHz), frame k covering samples [320 k, 320 k + 400).
 """
 from __future__ import annotations
@@ -14,16 +15,10 @@ import torch
 
 from eval_harness.analysis import AnalysisError
 from hear_w2v_music.frames import SAMPLE_RATE
+from hear_w2v_music.layers import CNN, LayerExtractor
 from pretrain.fileio import AudioFileError, read_mono, resample
+
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
-NORM_EPS = 1e-7  # variance floor of the per-clip input normalisation (HF Wav2Vec2FeatureExtractor)
-
-
-def normalize_audio(audio: torch.Tensor) -> torch.Tensor:
-    """Per-clip zero-mean unit-variance normalisation. audio: (B, n) float32 -> (B, n)."""
-    mean = audio.mean(dim=1, keepdim=True)
-    var = audio.var(dim=1, keepdim=True, unbiased=False)
-    return (audio - mean) / torch.sqrt(var + NORM_EPS)
 
 
 def backbone_of(model: torch.nn.Module) -> torch.nn.Module:
@@ -45,21 +40,14 @@ def layer_features(model: torch.nn.Module, audio: torch.Tensor, normalize: bool)
         normalize: apply the checkpoint's per-clip input normalisation first.
 
     Returns:
-        (cnn, layers): cnn (B, T, conv_dim) float32; layers a list of L + 1 tensors (B, T, hidden),
-        index 0 the transformer input and k the output of block k.
+        (cnn, layers): cnn (B, T, conv_dim) float32 (after the feature layer norm); layers a list of
+        L + 1 float32 tensors (B, T, hidden), index 0 the transformer input and k the output of block k.
     """
     if audio.ndim != 2:
         raise AnalysisError(f"expected audio of shape (batch, samples), got {tuple(audio.shape)}")
-    backbone = backbone_of(model)
-    x = normalize_audio(audio) if normalize else audio
-    captured: list[torch.Tensor] = []
-    hook = backbone.feature_extractor.register_forward_hook(lambda _m, _i, out: captured.append(out))
-    try:
-        out = backbone(x, output_hidden_states=True)
-    finally:
-        hook.remove()
-    cnn = captured[0].transpose(1, 2).float()  # (B, conv_dim, T) -> (B, T, conv_dim)
-    return cnn, [h.float() for h in out.hidden_states]
+    extractor = LayerExtractor(backbone_of(model), normalize)
+    cnn, *layers = extractor.frames(audio, [CNN, *range(extractor.num_layers + 1)])
+    return cnn, layers
 
 
 def audio_files(folder: str | Path, max_files: int | None = None) -> list[Path]:

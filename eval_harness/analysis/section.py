@@ -1,4 +1,7 @@
-"""Both analyses for one model as a report section: `run_analyses`, called by `benchmark --with-analysis`."""
+"""Both analyses for one model as a section of the benchmark's report: `run_analyses`, for `benchmark --with-analysis`.
+
+(The results report itself, tables and comparisons, is `eval_harness.report`.)
+"""
 from __future__ import annotations
 
 import os
