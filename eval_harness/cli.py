@@ -12,9 +12,8 @@ import click
 
 # Modules that contribute commands, in the order `--help` lists them.
 _COMMAND_MODULES = (
-    "eval_harness.cli_embed",  # embed, info
+    "eval_harness.hear.cli",  # embed, info, export-hear-tasks
     "pretrain.datagen.cli",  # make-nsynth, make-corpus, make-speech
-    "eval_harness.cli_tasks",  # export-hear-tasks
     "pretrain.cli",  # pretrain, export, plot-training
     "eval_harness.cli_eval",  # finetune, benchmark
     "eval_harness.cli_analysis",  # analyze codebooks | pwcca

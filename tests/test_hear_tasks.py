@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from eval_harness import hear_tasks, nsynth
+from eval_harness import nsynth
+from eval_harness.hear import tasks as hear_tasks
 from pretrain.fileio import write_wav
-from eval_harness.cli_tasks import export_hear_tasks_cmd
+from eval_harness.hear.cli import export_hear_tasks_cmd
 
 
 def _fake_nsynth(root: Path, per_split: int = 4) -> Path:
