@@ -4,6 +4,7 @@ RUN layout::
 
     RUN/config.yaml              resolved config (also RUN/checkpoints/config.yaml)
     RUN/checkpoints/last.ckpt    written atomically every ``checkpoint_every_steps`` and at the end
+    RUN/checkpoints/step-NNNNNNN.ckpt  kept copies every ``keep_every_steps`` (when set)
     RUN/metrics.csv              one row per ``log_every_steps`` updates (see ``METRIC_COLUMNS``)
     RUN/tensorboard/             when tensorboard is installed
 
@@ -18,6 +19,7 @@ import csv
 import json
 import logging
 import pickle
+import shutil
 import time
 from pathlib import Path
 
@@ -58,23 +60,33 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class PeriodicCheckpoint(pl.Callback):
-    """Save ``RUN/checkpoints/last.ckpt`` every ``every`` updates and when training ends."""
+    """Save ``RUN/checkpoints/last.ckpt`` every ``every`` updates and when training ends.
+
+    With ``config.keep_every_steps = K`` the checkpoint of every K-th update is also kept as
+    ``RUN/checkpoints/step-NNNNNNN.ckpt`` (fairseq's ``keep_interval_updates`` idea): snapshots along one
+    schedule for evaluation; any of them is a model source and can be copied over ``last.ckpt`` to resume.
+    """
 
     def __init__(self, run_dir: Path, every: int, config: PretrainConfig) -> None:
         self.path = run_dir / "checkpoints" / "last.ckpt"
-        self.every, self.config, self._saved = every, config, -1
+        self.every, self.keep, self.config, self._saved = every, config.keep_every_steps, config, -1
 
     def _save(self, trainer: pl.Trainer) -> None:
-        if trainer.global_step == self._saved:
-            return
-        trainer.save_checkpoint(self.path, weights_only=False)  # the full state: resume needs the optimizer
-        if trainer.is_global_zero:
-            config_lib.save(self.config, self.path.parent / "config.yaml")
-        self._saved = trainer.global_step
+        step = trainer.global_step
+        if step != self._saved:
+            trainer.save_checkpoint(self.path, weights_only=False)  # the full state: resume needs the optimizer
+            if trainer.is_global_zero:
+                config_lib.save(self.config, self.path.parent / "config.yaml")
+            self._saved = step
+        if self.keep and step > 0 and step % self.keep == 0 and trainer.is_global_zero:
+            kept = self.path.with_name(f"step-{step:07d}.ckpt")
+            if not kept.is_file():
+                with atomic_path(kept) as tmp:
+                    shutil.copyfile(self.path, tmp)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: D102
         step = trainer.global_step
-        if step > 0 and step % self.every == 0 and step != self._saved:
+        if step > 0 and step != self._saved and (step % self.every == 0 or (self.keep and step % self.keep == 0)):
             self._save(trainer)
 
     def on_train_end(self, trainer, pl_module) -> None:  # noqa: D102

@@ -58,7 +58,7 @@ def _params(ckpt_path: Path) -> dict[str, torch.Tensor]:
 @pytest.fixture(scope="module")
 def straight_run(audio_dir, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("straight")
-    run_pretraining(_config(run), [audio_dir], run, progress_bar=False)
+    run_pretraining(_config(run, f"keep_every_steps={STEPS}"), [audio_dir], run, progress_bar=False)
     return run
 
 
@@ -83,11 +83,25 @@ def test_run_writes_checkpoint_config_and_metrics(straight_run):
     assert float(rows[0]["temperature"]) == 2.0 and float(rows[-1]["lr"]) < float(rows[1]["lr"])
 
 
+def test_kept_checkpoints_are_snapshots_of_the_run(straight_run):
+    folder = straight_run / "checkpoints"
+    assert sorted(p.name for p in folder.glob("*.ckpt")) == ["last.ckpt", f"step-{STEPS:07d}.ckpt",
+                                                              f"step-{2 * STEPS:07d}.ckpt"]
+    middle = torch.load(folder / f"step-{STEPS:07d}.ckpt", map_location="cpu", weights_only=True)
+    assert middle["global_step"] == STEPS and "optimizer_states" in middle  # resumable, not weights only
+    final = _params(folder / f"step-{2 * STEPS:07d}.ckpt")
+    assert all(torch.equal(v, final[k]) for k, v in _params(folder / "last.ckpt").items())
+    assert any(not torch.equal(v, final[k]) for k, v in middle["state_dict"].items())
+
+
 def test_resume_continues_exactly(straight_run, audio_dir, tmp_path):
     run = tmp_path / "resumed"
     run_pretraining(_config(tmp_path), [audio_dir], run, progress_bar=False, callbacks=[_StopAt(STEPS)])
     first = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert first["global_step"] == STEPS
+    kept = _params(straight_run / "checkpoints" / f"step-{STEPS:07d}.ckpt")  # the same update of the same run
+    for key, value in first["state_dict"].items():
+        torch.testing.assert_close(value, kept[key], rtol=0, atol=1e-6, msg=key)
     with pytest.raises(FileExistsError, match="--resume"):
         run_pretraining(_config(tmp_path), [audio_dir], run, progress_bar=False)
     run_pretraining(_config(tmp_path), [audio_dir], run, resume=True, progress_bar=False)
