@@ -121,7 +121,8 @@ _CHECKS = {
     "gumbel_min": _POSITIVE, "gumbel_decay": (lambda v: 0 < v <= 1, "in (0, 1]"), "sample_rate": _AT_LEAST_1,
     "segment_seconds": _POSITIVE, "hop_seconds": _POSITIVE, "min_segment_seconds": _NON_NEGATIVE,
     "max_batch_samples": _AT_LEAST_1, "max_crop_samples": _AT_LEAST_1, "num_workers": _NON_NEGATIVE,
-    "num_threads": _AT_LEAST_1, "checkpoint_every_steps": _AT_LEAST_1, "keep_every_steps": _AT_LEAST_1, "log_every_steps": _AT_LEAST_1,
+    "num_threads": _AT_LEAST_1, "checkpoint_every_steps": _AT_LEAST_1, "keep_every_steps": _AT_LEAST_1,
+    "log_every_steps": _AT_LEAST_1,
     "collapse_warn_factor": _NON_NEGATIVE, "identical_warn_share": (lambda v: 0 <= v <= 1, "in [0, 1]"),
 }
 _PRECISIONS = ("auto", "32-true", "32", "bf16-mixed", "bf16-true", "bf16", "16-mixed", "16-true", "16", "64-true", "64")
