@@ -149,6 +149,7 @@ def test_small_preset_is_the_cpu_recipe():
     assert hf.num_negatives == 30 and hf.num_codevectors_per_group == 64
     assert hf.conv_dim == (64, 128, 128, 256, 256, 256, 256)
     assert hf.hidden_dropout == 0 and hf.layerdrop == 0
+    assert hf.mask_time_prob == 0.3 and cfg.max_steps == 300  # the schedule both corpora escape with
 
 
 def test_every_model_field_can_be_set_conv_dim_included():
