@@ -72,13 +72,16 @@ def probe_options(command):
               help="FT only: SpecAugment-style time masking (off by default, see docs/evaluation.md).")
 @click.option("--layerdrop", default=0.0, show_default=True, type=click.FloatRange(0, 1, max_open=True),
               help="FT only: transformer layerdrop (off by default).")
+@click.option("--max-minutes", default=None, type=click.FloatRange(0, min_open=True),
+              help="FT only: stop training at the first epoch end after this many minutes, test the best epoch "
+                   "so far (result.json: stopped_by time); the same command again continues the run.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="FE embedding cache folder (default $W2V_MUSIC_CACHE/embeddings or ~/.cache/w2v-music/embeddings).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
 def finetune_cmd(task: str, mode: str, model: str, data: Path, out: Path, batch_size: int, max_epochs: int,
                  patience: int, seed: int, device: str, precision: str, probe: str, layer: str, standardize: bool,
                  seeds: int, n_boot: int, max_per_split: int | None, mask_time_prob: float, layerdrop: float,
-                 cache_dir: Path | None, no_progress: bool) -> None:
+                 max_minutes: float | None, cache_dir: Path | None, no_progress: bool) -> None:
     """Train and test one classifier on NSynth with the paper's protocol (section 2.2)."""
     _setup_logging()
     from eval_harness.finetune import FinetuneConfig, run_finetune
@@ -88,7 +91,7 @@ def finetune_cmd(task: str, mode: str, model: str, data: Path, out: Path, batch_
                              max_epochs=max_epochs, patience=patience, seed=seed, device=device, precision=precision,
                              layer=layer, max_per_split=max_per_split, mask_time_prob=mask_time_prob,
                              layerdrop=layerdrop, probe=probe, standardize=standardize, seeds=seeds, n_boot=n_boot)
-        rec = run_finetune(cfg, out, cache_dir, not no_progress, _command_line())
+        rec = run_finetune(cfg, out, cache_dir, not no_progress, _command_line(), max_minutes=max_minutes)
     except (ValueError, RuntimeError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from err
     line = (f"{task} {mode}: accuracy {100 * rec['accuracy']:.2f} % (95 % CI {100 * rec['ci_low']:.2f} to "
@@ -98,7 +101,8 @@ def finetune_cmd(task: str, mode: str, model: str, data: Path, out: Path, batch_
     line += f", macro-F1 {100 * rec['macro_f1']:.2f} %"
     if "chroma_accuracy" in rec:
         line += f", chroma accuracy {100 * rec['chroma_accuracy']:.2f} %"
-    click.echo(f"{line} (best epoch {rec['best_epoch']}, {rec['n_test']} test notes) -> {out}/result.json")
+    stop = f", stopped on the time budget after {rec['epochs_run']} epochs" if rec.get("stopped_by") == "time" else ""
+    click.echo(f"{line} (best epoch {rec['best_epoch']}{stop}, {rec['n_test']} test notes) -> {out}/result.json")
 
 
 @click.command("benchmark")

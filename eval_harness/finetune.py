@@ -217,6 +217,10 @@ def _prepare_out(cfg: FinetuneConfig, out: Path) -> dict | None:
     write_json_atomic(cfg_path, asdict(cfg))
     done = out / "result.json"
     finished = json.loads(done.read_text()) if done.is_file() else None
+    if finished is not None and finished.get("stopped_by") == "time":
+        log.info("%s: the last call stopped on its time budget after epoch %d; continuing from its checkpoint",
+                 out, finished.get("epochs_run", 0) - 1)
+        return None
     return finished if finished is not None and "predictions" in finished else None  # older results: re-run
 
 
@@ -269,8 +273,13 @@ def run_fe(cfg: FinetuneConfig, data: RunData, out: Path, featurizer: Featurizer
     return rows[-1], rows
 
 
-def run_ft(cfg: FinetuneConfig, data: RunData, out: Path, encoder: Encoder, progress: bool) -> dict:
-    """FT1/FT2: train backbone and head on audio; returns the best-validation model's test metrics."""
+def run_ft(cfg: FinetuneConfig, data: RunData, out: Path, encoder: Encoder, progress: bool,
+           max_seconds: float | None = None) -> dict:
+    """FT1/FT2: train backbone and head on audio; returns the best-validation model's test metrics.
+
+    `max_seconds` ends training at an epoch boundary (the record says `stopped_by: "time"`, and calling
+    again continues from RUN/state.pt); the test then uses the best epoch so far.
+    """
     torch.manual_seed(cfg.seed)
     device = cfg.resolved_device()
     model = Classifier(encoder.backbone, encoder.normalize, nsynth.get_task(cfg.task).num_classes)
@@ -278,7 +287,8 @@ def run_ft(cfg: FinetuneConfig, data: RunData, out: Path, encoder: Encoder, prog
     model.to(device)
     notes = {name: data.notes(name) for name in data.splits}
     y = data.labels
-    fit_cfg = FitConfig(cfg.max_epochs, cfg.patience, device, cfg.precision, progress, f"{cfg.mode} {cfg.task}")
+    fit_cfg = FitConfig(cfg.max_epochs, cfg.patience, device, cfg.precision, progress, f"{cfg.mode} {cfg.task}",
+                        max_seconds)
     result = fit(model, model.optimizer(),
                  lambda epoch: audio_batches(notes["train"], y["train"], cfg.batch_size, cfg.seed * 100003 + epoch),
                  lambda: audio_batches(notes["valid"], y["valid"], cfg.batch_size), fit_cfg,
@@ -287,16 +297,20 @@ def run_ft(cfg: FinetuneConfig, data: RunData, out: Path, encoder: Encoder, prog
     logits, _, _ = predict(model, audio_batches(notes["test"], y["test"], cfg.batch_size), device, cfg.precision)
     preds = [logits.argmax(axis=1)]
     return {**summarize(cfg.task, y["test"], preds, [n.instrument_str for n in notes["test"]], cfg.n_boot),
-            "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "pred": preds}
+            "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "stopped_by": result.stopped_by,
+            "pred": preds}
 
 
 def run_finetune(cfg: FinetuneConfig, out: Path | str, cache_dir: Path | str | None = None, progress: bool = True,
-                 command: str | None = None, featurizer: Featurizer | None = None) -> dict:
+                 command: str | None = None, featurizer: Featurizer | None = None,
+                 max_minutes: float | None = None) -> dict:
     """Run one (model, task, mode) experiment into RUN=`out`; resumes, and returns a finished run's record.
 
     Writes RUN/config.json, RUN/result.json (the record), RUN/confusion.png (first seed), for `--layer all`
     RUN/layers.csv and RUN/layers.png, for `--layer weighted` RUN/layer_weights.json and .png.
-    `featurizer` reuses an already loaded model (FE only).
+    `featurizer` reuses an already loaded model (FE only). `max_minutes` (FT only) bounds the training time
+    of this call: the run is tested on its best epoch so far and marked `stopped_by: "time"`; calling again
+    with the same settings continues it (the budget is not part of the run's identity).
 
     Returns:
         the record: model, task, mode, layer_choice (--layer), layer (the probed layer's index, or
@@ -310,6 +324,10 @@ def run_finetune(cfg: FinetuneConfig, out: Path | str, cache_dir: Path | str | N
     from eval_harness.models import load_encoder, load_featurizer
 
     out = Path(out)
+    if max_minutes is not None and cfg.mode == "fe":
+        raise ValueError("--max-minutes bounds FT1/FT2 training; FE probes are not time-limited (use --max-epochs)")
+    if max_minutes is not None and not max_minutes > 0:
+        raise ValueError(f"--max-minutes must be positive, got {max_minutes}")
     finished = _prepare_out(cfg, out)
     if finished is not None:
         log.info("%s: run already finished, reusing its result", out)
@@ -325,7 +343,8 @@ def run_finetune(cfg: FinetuneConfig, out: Path | str, cache_dir: Path | str | N
         res, layer_rows = run_fe(cfg, data, out, featurizer, cache, progress)
         res["cache_hits"] = cache.hits
     else:
-        res = run_ft(cfg, data, out, load_encoder(cfg.model), progress)
+        res = run_ft(cfg, data, out, load_encoder(cfg.model), progress,
+                     None if max_minutes is None else 60.0 * max_minutes)
     preds = res.pop("pred")
     task = nsynth.get_task(cfg.task)
     figures.confusion_png(confusion_matrix(data.labels["test"], preds[0], task.num_classes), task.label_names,

@@ -10,6 +10,7 @@ import contextlib
 import copy
 import logging
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -62,7 +63,11 @@ class EarlyStopping:
 
 @dataclass
 class FitConfig:
-    """How to train: at most `max_epochs`, early stopping with `patience`, on `device` in `precision`."""
+    """How to train: at most `max_epochs`, early stopping with `patience`, on `device` in `precision`.
+
+    `max_seconds` (optional) ends training at the first epoch boundary after that much wall time in this
+    call (the epoch's checkpoint is written first, so a later call resumes from it).
+    """
 
     max_epochs: int = 100
     patience: int = 10
@@ -70,12 +75,15 @@ class FitConfig:
     precision: str = "fp32"  # "fp32" or "bf16" (autocast)
     progress: bool = True
     desc: str = "train"
+    max_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
         if self.max_epochs < 1:
             raise ValueError(f"max_epochs must be at least 1, got {self.max_epochs}")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ValueError(f"max_seconds must be positive (or None for no limit), got {self.max_seconds}")
 
 
 @dataclass
@@ -88,6 +96,7 @@ class FitResult:
     epochs_run: int
     stopped_early: bool
     resumed_from_epoch: int  # 0 for a fresh run
+    stopped_by: str = "max_epochs"  # "early" (patience), "max_epochs" or "time" (max_seconds; resumable)
     history: list[dict] = field(default_factory=list)  # {"epoch", "train_loss", "val_loss", "val_accuracy"}
 
 
@@ -174,12 +183,14 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train_batches: Calla
     Returns:
         FitResult with the weights of the epoch of lowest validation loss.
     """
+    began = time.perf_counter()
     start, loaded_early, best_state, history = _load_resume(checkpoint, model, optimizer)
     early = loaded_early or early or EarlyStopping(patience=config.patience)
     best_state = best_state or cpu_state(model)
     epochs = tqdm(range(start, config.max_epochs), desc=config.desc, disable=not config.progress,
                   initial=start, total=config.max_epochs, unit="epoch", leave=False)
     stopped = early.should_stop
+    stopped_by = "early" if stopped else "max_epochs"
     for epoch in ([] if stopped else epochs):
         model.train()
         total, count = 0.0, 0
@@ -204,9 +215,15 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train_batches: Calla
                                     "best_state": best_state, "history": history,
                                     "torch_rng": torch.get_rng_state()}, checkpoint)
         if early.should_stop:
-            stopped = True
+            stopped, stopped_by = True, "early"
+            break
+        if config.max_seconds is not None and time.perf_counter() - began >= config.max_seconds \
+                and epoch + 1 < config.max_epochs:
+            stopped_by = "time"
+            log.info("%s: time budget of %.0f s spent after epoch %d; stopping (resumable)", config.desc,
+                     config.max_seconds, epoch)
             break
     epochs.close()
     return FitResult(best_state=copy.deepcopy(best_state), best_epoch=early.best_epoch,
                      best_val_loss=early.best_loss, epochs_run=len(history), stopped_early=stopped,
-                     resumed_from_epoch=start, history=history)
+                     resumed_from_epoch=start, history=history, stopped_by=stopped_by)

@@ -150,6 +150,20 @@ def test_interrupted_ft_run_resumes_to_the_same_result(tmp_path, toy_small, monk
         assert resumed[key] == straight[key]
 
 
+def test_a_time_budget_stops_at_an_epoch_end_and_the_run_continues(tmp_path, toy_small):
+    """--max-minutes: tested on the best epoch so far, marked, and continued by the same call without it."""
+    cfg = _cfg(toy_small, "ft1", max_epochs=3)
+    straight = run_finetune(cfg, tmp_path / "straight", progress=False)
+    assert straight["stopped_by"] in ("early", "max_epochs") and straight["epochs_run"] == 3
+    capped = run_finetune(cfg, tmp_path / "capped", progress=False, max_minutes=1e-6)
+    assert capped["stopped_by"] == "time" and capped["epochs_run"] == 1 and 0 <= capped["accuracy"] <= 1
+    resumed = run_finetune(cfg, tmp_path / "capped", progress=False)  # not finished: continues from state.pt
+    for key in ("accuracy", "macro_f1", "best_epoch", "epochs_run", "stopped_by"):
+        assert resumed[key] == straight[key]
+    with pytest.raises(ValueError, match="FT1/FT2"):
+        run_finetune(_cfg(toy_small, "fe"), tmp_path / "fe", progress=False, max_minutes=1.0)
+
+
 def test_bad_input_is_named(tmp_path, toy, tiny_hf_dir):
     with pytest.raises(NSynthError, match="make-nsynth"):
         run_finetune(_cfg(tmp_path / "nowhere", "fe"), tmp_path / "r0", progress=False)
