@@ -81,7 +81,7 @@ class Encoder:
     @torch.no_grad()
     def features(self, audio: np.ndarray, layers: Sequence[int], device: str = "cpu",
                  precision: str = "fp32") -> np.ndarray:
-        self.backbone.eval()
+        self.backbone.to(device).eval()  # the caller's device: FE on CUDA once ran CPU weights on CUDA inputs
         with autocast(device, precision):
             out = self.hidden_means(torch.from_numpy(np.asarray(audio, np.float32)).to(device), layers)
         return out.float().cpu().numpy()

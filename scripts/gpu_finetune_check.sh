@@ -4,7 +4,8 @@
 # FE of music-small and of its random init (same-run baseline), FT1 and FT2 of music-small, FT1 of the random
 # init, on pitch and instrument, with the main job's 2,000 / 500 / 1,000 notes. Each FT run is time-boxed with
 # `--max-minutes MIN`: it is tested on its best epoch so far and result.json says `stopped_by: time`.
-# Then the layer-wise PWCCA of music-small and its FT1 / FT2 pitch models (the paper's Fig. 3) on 400 test notes.
+# Then the layer-wise PWCCA of music-small and its FT1 / FT2 pitch models (the paper's Fig. 3) on 400 test notes
+# (single process, numpy: ~3 min; capped by PWCCA_CAP seconds, default 240; MIN=4 leaves room for it in 10 min).
 # Usage, from the repository root:  bash scripts/gpu_finetune_check.sh   (results: $OUT/ft.tar.gz, $OUT/summary.txt)
 # Tiny local dry run:  PY=.venv/bin/python MIN=0.05 MPS=40,20,20 FILES=10 SIZE=mini bash scripts/gpu_finetune_check.sh
 set -u
@@ -22,10 +23,10 @@ W="$PY -m eval_harness.cli"
 D=$WORK/nsynth-$SIZE; R=$WORK/runs
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
   "$PY" -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
-  nproc; } > "$R/env.txt" 2>&1
+  nproc --all; } > "$R/env.txt" 2>&1
 cat "$R/env.txt"
 start=$(date +%s)
-[ -f "$D/render_summary.json" ] || $W make-nsynth "$D" --size "$SIZE" --workers "$(nproc)" > "$R/render.log" 2>&1 || { cat "$R/render.log"; exit 1; }
+[ -f "$D/render_summary.json" ] || $W make-nsynth "$D" --size "$SIZE" --workers "$(nproc --all)" > "$R/render.log" 2>&1 || { cat "$R/render.log"; exit 1; }
 echo "rendered in $(( $(date +%s) - start )) s"
 job() {  # name task mode model [extra...]
   local name=$1 task=$2 mode=$3 model=$4; shift 4
@@ -43,7 +44,7 @@ for task in pitch instrument; do
 done
 wait
 echo "fine-tuning done at $(( $(date +%s) - start )) s"
-timeout "${PWCCA_CAP:-100}" $W analyze pwcca --models music-small --models "$R/ft1-pitch-music" --models "$R/ft2-pitch-music" \
+timeout "${PWCCA_CAP:-240}" $W analyze pwcca --models music-small --models "$R/ft1-pitch-music" --models "$R/ft2-pitch-music" \
     --models random:music-small --audio "$D/nsynth-test/audio" --max-files "$FILES" --out "$R/pwcca" > "$R/pwcca.log" 2>&1
 grep -v "INFO\|Warning\|results = " "$R/pwcca.log" | tail -6
 echo "all done at $(( $(date +%s) - start )) s"

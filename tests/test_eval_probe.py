@@ -57,6 +57,16 @@ def test_features_are_time_means_of_hidden_states(tiny_encoder):
     np.testing.assert_allclose(one[0, 0], feats[0, 1], atol=1e-5)
 
 
+def test_features_run_the_backbone_on_the_device_asked(tiny_config, monkeypatch):
+    """FE on CUDA once fed CUDA inputs to CPU weights ("Input type ... and weight type ... should be the same")."""
+    torch.manual_seed(0)
+    enc = featurizers.Encoder.from_backbone(Wav2Vec2Model(tiny_config), normalize=True, source="tiny-test")
+    moved, real_to = [], enc.backbone.to
+    monkeypatch.setattr(enc.backbone, "to", lambda *a, **k: moved.append(a) or real_to(*a, **k))
+    enc.features(np.zeros((1, 8000), np.float32), [1], device="cpu")
+    assert moved and moved[0][0] == "cpu"
+
+
 def test_cache_hit_skips_extraction(tmp_path, tiny_encoder, toy_notes, monkeypatch, caplog):
     cache = embedding_cache.EmbeddingCache(tmp_path / "cache")
     first = embedding_cache.cached_features(tiny_encoder, toy_notes, [0, 1, 2], cache, progress=False)
