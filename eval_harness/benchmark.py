@@ -64,6 +64,7 @@ class BenchmarkConfig:
     standardize: bool = False  # FE: standardise probe inputs
     seeds: int = 1  # FE: probe repeats with seeds seed, seed+1, ... (mean ± sd)
     n_boot: int = N_BOOT  # bootstrap replicates of intervals and paired differences
+    max_minutes: float | None = None  # FT1/FT2: training-time budget per run (finetune --max-minutes)
 
     def __post_init__(self) -> None:
         bad = [m for m in self.modes if m not in MODES]
@@ -77,6 +78,8 @@ class BenchmarkConfig:
             raise ValueError(f"unknown probe {self.probe!r}: expected one of {', '.join(PROBES)}")
         if self.seeds < 1 or self.n_boot < 1:
             raise ValueError("seeds and n_boot must be at least 1")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"max_minutes must be positive, got {self.max_minutes}")
 
     def run_config(self, model: str, task: str, mode: str, data: Path) -> FinetuneConfig:
         """The `FinetuneConfig` of one (model, task, mode); the probe options apply to FE only."""
@@ -174,7 +177,8 @@ def run_benchmark(cfg: BenchmarkConfig, command: str | None = None) -> Benchmark
             tic = time.perf_counter()
             try:
                 rec = run_finetune(run_cfg, out / "runs" / slug(model) / run_name(run_cfg), cfg.cache_dir,
-                                   cfg.progress, featurizer=featurizer)
+                                   cfg.progress, featurizer=featurizer,
+                                   max_minutes=None if mode == "fe" else cfg.max_minutes)
             except ModelUnavailable as err:
                 skipped.append(f"{model} {mode}: {err}")
                 _say(f"skipping {model} {mode}: {err}")
@@ -182,7 +186,8 @@ def run_benchmark(cfg: BenchmarkConfig, command: str | None = None) -> Benchmark
             records.append(rec)
             stages[f"{model} {mode} {task}"] = round(time.perf_counter() - tic, 1)
             _say(f"    {stages[f'{model} {mode} {task}']:.0f} s (extraction, when not cached, and probe)")
-            _say(f"    accuracy {report.accuracy_cell(rec)} %, macro-F1 {100 * rec['macro_f1']:.1f} %")
+            capped = f" (time budget: stopped after {rec['epochs_run']} epochs)" if rec.get("stopped_by") == "time" else ""
+            _say(f"    accuracy {report.accuracy_cell(rec)} %, macro-F1 {100 * rec['macro_f1']:.1f} %{capped}")
     notes = "".join(f"- skipped: {s}\n" for s in skipped)
     if records:
         rec = records[0]

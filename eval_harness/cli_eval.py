@@ -118,6 +118,8 @@ def finetune_cmd(task: str, mode: str, model: str, data: Path, out: Path, batch_
               help="A seeded subset of each split (0: all notes). [default: 2000,500,1000]")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--max-epochs", default=100, show_default=True, type=click.IntRange(1))
+@click.option("--max-minutes", default=None, type=click.FloatRange(0, min_open=True),
+              help="FT1/FT2: training-time budget per run (as finetune --max-minutes; rerunning continues).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
               help="auto: bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16 or AMX), else fp32.")
@@ -126,9 +128,9 @@ def finetune_cmd(task: str, mode: str, model: str, data: Path, out: Path, batch_
 @click.option("--with-analysis", is_flag=True, help="Append the codebook and PWCCA analyses to results.md.")
 @click.option("--no-progress", is_flag=True)
 def benchmark_cmd(data: Path | None, models: str | None, modes: str, tasks: str, out: Path, max_per_split: str,
-                  seed: int, max_epochs: int, device: str, precision: str, cache_dir: Path | None, probe: str,
-                  layer: str, standardize: bool, seeds: int, n_boot: int, with_analysis: bool,
-                  no_progress: bool) -> None:
+                  seed: int, max_epochs: int, max_minutes: float | None, device: str, precision: str,
+                  cache_dir: Path | None, probe: str, layer: str, standardize: bool, seeds: int, n_boot: int,
+                  with_analysis: bool, no_progress: bool) -> None:
     """The main job: FE (and optionally FT1/FT2) for the music, speech and random models; a Table-1 report."""
     _setup_logging()
     from eval_harness.models import DEFAULT_MODELS
@@ -139,8 +141,8 @@ def benchmark_cmd(data: Path | None, models: str | None, modes: str, tasks: str,
         cfg = BenchmarkConfig(data=data, models=split(models) if models else DEFAULT_MODELS, modes=split(modes),
                               tasks=split(tasks), out=out, seed=seed,
                               **({} if max_per_split is None else {"max_per_split": max_per_split}),
-                              max_epochs=max_epochs, device=device, precision=precision, cache_dir=cache_dir,
-                              with_analysis=with_analysis, progress=not no_progress, probe=probe, layer=layer,
+                              max_epochs=max_epochs, max_minutes=max_minutes, device=device, precision=precision,
+                              cache_dir=cache_dir, with_analysis=with_analysis, progress=not no_progress, probe=probe, layer=layer,
                               standardize=standardize, seeds=seeds, n_boot=n_boot)
         result = run_benchmark(cfg, _command_line())
     except (ValueError, RuntimeError, FileNotFoundError) as err:

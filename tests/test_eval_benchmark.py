@@ -41,6 +41,19 @@ def test_logmel_is_fe_only_and_modes_are_checked(tmp_path, toy):
         BenchmarkConfig(modes=["fe", "ft9"])
 
 
+def test_the_time_budget_reaches_ft_runs_only(tmp_path, toy, one_thread):
+    """--max-minutes bounds each FT run (marked stopped_by time) and leaves the FE runs alone."""
+    cfg = BenchmarkConfig(data=toy, models=["random:tiny"], modes=["fe", "ft1"], tasks=["instrument"],
+                          out=tmp_path / "b", cache_dir=tmp_path / "cache", max_epochs=3, max_minutes=1e-6,
+                          progress=False)
+    fe, ft = run_benchmark(cfg).records
+    assert (fe["mode"], ft["mode"]) == ("fe", "ft1")
+    assert "stopped_by" not in fe and fe["epochs_run"] >= 1
+    assert ft["stopped_by"] == "time" and ft["epochs_run"] == 1
+    with pytest.raises(ValueError, match="max_minutes must be positive"):
+        BenchmarkConfig(max_minutes=0)
+
+
 def test_missing_analysis_module_is_a_clear_error(tmp_path, toy, monkeypatch):
     monkeypatch.setitem(sys.modules, "eval_harness.analysis.section", None)
     cfg = BenchmarkConfig(data=toy, models=["logmel", "random:tiny"], tasks=["instrument"], out=tmp_path / "b",
