@@ -19,6 +19,8 @@ source scripts/hear_env.sh
 
 MODEL="${MODEL:-}"
 NOTES="${NOTES:-60}"
+# heareval's predictor grid: "faster" with one point by default (an interop check, seconds); HEAREVAL_GRID=default
+# and HEAREVAL_GRID_POINTS=8 give heareval's own recipe (minutes).
 WORK="${WORK:-$(mktemp -d)}"
 KEEP_WORK="${KEEP_WORK:-0}"
 [[ "$KEEP_WORK" == 1 ]] || trap 'rm -rf "$WORK"' EXIT
@@ -50,6 +52,9 @@ with open(f"{sys.argv[1]}/preprocessor_config.json", "w") as f:
     json.dump({"feature_extractor_type": "Wav2Vec2FeatureExtractor", "sampling_rate": 16000,
                "do_normalize": True, "feature_size": 1, "padding_value": 0.0}, f)
 PY
+elif [[ ! -e "$MODEL" && -d "$ROOT/hear_w2v_music/weights/$MODEL" ]]; then
+    # heareval's runner takes --model as an existing path: a bundled name becomes its folder
+    MODEL="$ROOT/hear_w2v_music/weights/$MODEL"
 fi
 
 # Data tools and our own probe run in the main environment (make-nsynth needs the [data] extra).
@@ -66,7 +71,8 @@ MODEL_ARG=()
 
 status=0
 for task_dir in "$WORK"/embeddings/hear_w2v_music/*/; do
-    "$HEAR_PY" -m heareval.predictions.runner "$task_dir" --grid faster --grid-points 1 2>&1 | tail -n 5
+    "$HEAR_PY" -m heareval.predictions.runner "$task_dir" --grid "${HEAREVAL_GRID:-faster}" \
+        --grid-points "${HEAREVAL_GRID_POINTS:-1}" 2>&1 | tail -n 5
     "$HEAR_PY" - "$task_dir" <<'PY' || status=1
 import json, math, pathlib, sys
 task = pathlib.Path(sys.argv[1])
