@@ -22,7 +22,7 @@ from typing import Sequence
 
 from eval_harness import compare, figures, report
 from eval_harness.models import DEFAULT_MODELS, SPEECH, ModelUnavailable, is_reference, load_featurizer
-from eval_harness.finetune import MODES, FinetuneConfig, run_finetune
+from eval_harness.finetune import MODES, FinetuneConfig, run_finetune, time_budget_note
 from eval_harness.nsynth import get_task
 from eval_harness.probe import PROBES
 from eval_harness.stats import N_BOOT
@@ -186,8 +186,8 @@ def run_benchmark(cfg: BenchmarkConfig, command: str | None = None) -> Benchmark
             records.append(rec)
             stages[f"{model} {mode} {task}"] = round(time.perf_counter() - tic, 1)
             _say(f"    {stages[f'{model} {mode} {task}']:.0f} s (extraction, when not cached, and probe)")
-            capped = f" (time budget: stopped after {rec['epochs_run']} epochs)" if rec.get("stopped_by") == "time" else ""
-            _say(f"    accuracy {report.accuracy_cell(rec)} %, macro-F1 {100 * rec['macro_f1']:.1f} %{capped}")
+            _say(f"    accuracy {report.accuracy_cell(rec)} %, macro-F1 {100 * rec['macro_f1']:.1f} %"
+                 f"{time_budget_note(rec)}")
     notes = "".join(f"- skipped: {s}\n" for s in skipped)
     if records:
         rec = records[0]

@@ -84,7 +84,7 @@ def finetune_cmd(task: str, mode: str, model: str, data: Path, out: Path, batch_
                  max_minutes: float | None, cache_dir: Path | None, no_progress: bool) -> None:
     """Train and test one classifier on NSynth with the paper's protocol (section 2.2)."""
     _setup_logging()
-    from eval_harness.finetune import FinetuneConfig, run_finetune
+    from eval_harness.finetune import FinetuneConfig, run_finetune, time_budget_note
 
     try:
         cfg = FinetuneConfig(task=task, mode=mode, model=model, data=str(data), batch_size=batch_size,
@@ -101,8 +101,8 @@ def finetune_cmd(task: str, mode: str, model: str, data: Path, out: Path, batch_
     line += f", macro-F1 {100 * rec['macro_f1']:.2f} %"
     if "chroma_accuracy" in rec:
         line += f", chroma accuracy {100 * rec['chroma_accuracy']:.2f} %"
-    stop = f", stopped on the time budget after {rec['epochs_run']} epochs" if rec.get("stopped_by") == "time" else ""
-    click.echo(f"{line} (best epoch {rec['best_epoch']}{stop}, {rec['n_test']} test notes) -> {out}/result.json")
+    click.echo(f"{line} (best epoch {rec['best_epoch']}{time_budget_note(rec)}, {rec['n_test']} test notes) "
+               f"-> {out}/result.json")
 
 
 @click.command("benchmark")
@@ -142,8 +142,8 @@ def benchmark_cmd(data: Path | None, models: str | None, modes: str, tasks: str,
                               tasks=split(tasks), out=out, seed=seed,
                               **({} if max_per_split is None else {"max_per_split": max_per_split}),
                               max_epochs=max_epochs, max_minutes=max_minutes, device=device, precision=precision,
-                              cache_dir=cache_dir, with_analysis=with_analysis, progress=not no_progress, probe=probe, layer=layer,
-                              standardize=standardize, seeds=seeds, n_boot=n_boot)
+                              cache_dir=cache_dir, with_analysis=with_analysis, progress=not no_progress,
+                              probe=probe, layer=layer, standardize=standardize, seeds=seeds, n_boot=n_boot)
         result = run_benchmark(cfg, _command_line())
     except (ValueError, RuntimeError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from err

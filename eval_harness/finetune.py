@@ -273,6 +273,11 @@ def run_fe(cfg: FinetuneConfig, data: RunData, out: Path, featurizer: Featurizer
     return rows[-1], rows
 
 
+def time_budget_note(rec: dict) -> str:
+    """", stopped on the time budget after N epochs" for a run `--max-minutes` cut short, else ""."""
+    return f", stopped on the time budget after {rec['epochs_run']} epochs" if rec.get("stopped_by") == "time" else ""
+
+
 def run_ft(cfg: FinetuneConfig, data: RunData, out: Path, encoder: Encoder, progress: bool,
            max_seconds: float | None = None) -> dict:
     """FT1/FT2: train backbone and head on audio; returns the best-validation model's test metrics.

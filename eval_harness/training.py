@@ -94,10 +94,13 @@ class FitResult:
     best_epoch: int
     best_val_loss: float
     epochs_run: int
-    stopped_early: bool
     resumed_from_epoch: int  # 0 for a fresh run
     stopped_by: str = "max_epochs"  # "early" (patience), "max_epochs" or "time" (max_seconds; resumable)
     history: list[dict] = field(default_factory=list)  # {"epoch", "train_loss", "val_loss", "val_accuracy"}
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.stopped_by == "early"
 
 
 def autocast(device: str, precision: str) -> torch.autocast:
@@ -189,9 +192,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train_batches: Calla
     best_state = best_state or cpu_state(model)
     epochs = tqdm(range(start, config.max_epochs), desc=config.desc, disable=not config.progress,
                   initial=start, total=config.max_epochs, unit="epoch", leave=False)
-    stopped = early.should_stop
-    stopped_by = "early" if stopped else "max_epochs"
-    for epoch in ([] if stopped else epochs):
+    stopped_by = "early" if early.should_stop else "max_epochs"
+    for epoch in ([] if stopped_by == "early" else epochs):
         model.train()
         total, count = 0.0, 0
         for x, y in train_batches(epoch):
@@ -215,7 +217,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train_batches: Calla
                                     "best_state": best_state, "history": history,
                                     "torch_rng": torch.get_rng_state()}, checkpoint)
         if early.should_stop:
-            stopped, stopped_by = True, "early"
+            stopped_by = "early"
             break
         if config.max_seconds is not None and time.perf_counter() - began >= config.max_seconds \
                 and epoch + 1 < config.max_epochs:
@@ -225,5 +227,5 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train_batches: Calla
             break
     epochs.close()
     return FitResult(best_state=copy.deepcopy(best_state), best_epoch=early.best_epoch,
-                     best_val_loss=early.best_loss, epochs_run=len(history), stopped_early=stopped,
+                     best_val_loss=early.best_loss, epochs_run=len(history),
                      resumed_from_epoch=start, history=history, stopped_by=stopped_by)

@@ -7,18 +7,14 @@
 # Then the layer-wise PWCCA of music-small and its FT1 / FT2 pitch models (the paper's Fig. 3) on 400 test notes
 # (single process, numpy: ~3 min; capped by PWCCA_CAP seconds, default 240; MIN=4 leaves room for it in 10 min).
 # Usage, from the repository root:  bash scripts/gpu_finetune_check.sh   (results: $OUT/ft.tar.gz, $OUT/summary.txt)
-# Tiny local dry run:  PY=.venv/bin/python MIN=0.05 MPS=40,20,20 FILES=10 SIZE=mini bash scripts/gpu_finetune_check.sh
+# Tiny local dry run (2 cores: ten runs at once need CAP):
+#   PY=.venv/bin/python MIN=0.05 CAP=600 MPS=40,20,20 FILES=10 SIZE=mini bash scripts/gpu_finetune_check.sh
 set -u
 OUT=${OUT:-./gpu-ft-out}; MIN=${MIN:-5}; MPS=${MPS:-2000,500,1000}; FILES=${FILES:-400}; SIZE=${SIZE:-small}
 PY=${PY:-python3}; WORK=${WORK:-/tmp/ft-check}
 mkdir -p "$OUT" "$WORK/runs"
-if ! "$PY" -c "import soundfile, tinysoundfont, pretty_midi" 2>/dev/null; then  # the GPU image lacks these
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:$PWD
-else
-  export PYTHONPATH=$PWD
-fi
-export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2
+source scripts/gpu_wheels.sh
+export OMP_NUM_THREADS=2
 W="$PY -m eval_harness.cli"
 D=$WORK/nsynth-$SIZE; R=$WORK/runs
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
@@ -34,7 +30,8 @@ job() {  # name task mode model [extra...]
       --cache-dir "$WORK/cache" --no-progress "$@" > "$R/$name.log" 2>&1
   echo "$name: $(tail -1 "$R/$name.log")"
 }
-CAP=$(awk -v m="$MIN" 'BEGIN { printf "%d", m * 60 + 120 }')   # a hard stop 2 min past the budget
+# a hard stop per run (default: 2 min past the budget, so the records are packed inside a 10-min device call)
+CAP=${CAP:-$(awk -v m="$MIN" 'BEGIN { printf "%d", m * 60 + 120 }')}
 for task in pitch instrument; do
   job "fe-$task-music" $task fe music-small &
   job "fe-$task-random" $task fe random:music-small &

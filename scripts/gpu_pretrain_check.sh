@@ -7,15 +7,9 @@
 # ONLY="small-bf16 small-fp32" runs a subset (default: all six).
 set -u
 AUDIO=${AUDIO:-.gpu/audio}; OUT=${OUT:-./gpu-out}; mkdir -p "$OUT"
-if [ -d .gpu/whl ]; then  # soundfile (+cffi, pycparser) carried as wheels when the image lacks them
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl
-  export PYTHONPATH=/tmp/site:$PWD
-else
-  export PYTHONPATH=$PWD
-fi
-export PYTHONUNBUFFERED=1
+source scripts/gpu_wheels.sh
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-  python3 -c "import torch, transformers, pytorch_lightning as pl; print('torch', torch.__version__, 'transformers', transformers.__version__, 'lightning', pl.__version__)"
+  "$PY" -c "import torch, transformers, pytorch_lightning as pl; print('torch', torch.__version__, 'transformers', transformers.__version__, 'lightning', pl.__version__)"
   nproc; } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
 ONLY=${ONLY:-base-bf16 base-fp32 small-bf16 small-fp32 small-bf16-seed1 small-bf16-seed2}
@@ -23,7 +17,7 @@ run() {  # name seconds preset overrides...
   local name=$1 secs=$2 preset=$3; shift 3
   [[ " $ONLY " == *" $name "* ]] || return 0
   local sets=(); for kv in "$@"; do sets+=(--set "$kv"); done
-  timeout "$secs" python3 -m eval_harness.cli pretrain --config "$preset" --data "$AUDIO" \
+  timeout "$secs" "$PY" -m eval_harness.cli pretrain --config "$preset" --data "$AUDIO" \
       --out "/tmp/run-$name" --accelerator gpu --no-progress "${sets[@]}" > "$OUT/$name.log" 2>&1
   echo "$name: exit $?"; cp "/tmp/run-$name/metrics.csv" "$OUT/$name.csv" 2>/dev/null
   tail -3 "$OUT/$name.log"
